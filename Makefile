@@ -1,0 +1,71 @@
+# Rempart — every entry point the README and CI use.
+SHELL := /bin/bash
+PYTHON ?= python3
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+MANAGE := $(PY) manage.py
+NAME ?=
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: chromium help install demo run test test-fast e2e quality format bench migrate messages clean
+
+help:
+	@echo "make demo     — installe, crée la région de démonstration et lance le serveur"
+	@echo "make test     — installe et lance toute la suite de tests (y compris navigateur)"
+	@echo "make quality  — ruff (lint + format) et contrôle des migrations"
+	@echo "make bench NAME=finess_import — lance un benchmark de bench/"
+
+$(UV):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Python >= 3.12 requis")'
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --quiet
+	@touch $@
+
+install: $(VENV)/.synced
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Chromium manquant : sudo apt-get install -y chromium"; exit 1; fi; }
+
+migrate: install
+	$(MANAGE) migrate --noinput
+
+demo: install migrate
+	$(MANAGE) seed_demo
+	@echo
+	$(MANAGE) runserver $(HOST):$(PORT)
+
+run: install migrate
+	$(MANAGE) runserver $(HOST):$(PORT)
+
+test: install chromium
+	$(PY) -m pytest -n 2 --dist loadfile -q $(PYTEST_ARGS)
+
+test-fast: install
+	$(PY) -m pytest -q -m "not e2e" $(PYTEST_ARGS)
+
+quality: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(MANAGE) makemigrations --check --dry-run
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: install
+	@test -n "$(NAME)" || { echo "Usage : make bench NAME=<nom> (voir bench/)"; exit 2; }
+	$(PY) bench/$(NAME).py
+
+messages: install
+	$(MANAGE) makemessages -l fr --ignore=.venv --ignore=.tools
+
+clean:
+	rm -rf $(VENV) $(TOOLS) var/rempart.sqlite3 var/media var/static

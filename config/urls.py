@@ -1,0 +1,8 @@
+from django.urls import include, path
+
+urlpatterns = [
+    path("accounts/", include("allauth.urls")),
+    path("api/", include("config.api_urls")),
+    path("", include("rempart.core.urls")),
+    path("organisations/", include("rempart.organisations.urls")),
+]

@@ -1,0 +1,32 @@
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from rempart.organisations import perms
+
+from .roles import Capability
+
+
+def navigation(request):
+    """The main menu: only what the person's roles give access to."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_items": []}
+    items = [(_("Accueil"), reverse("core:home"))]
+    memberships = perms.active_memberships(user)
+    if perms.has_capability(user, Capability.VIEW_DIRECTORY):
+        items.append((_("Annuaire"), reverse("organisations:directory")))
+    if len(memberships) == 1:
+        items.append((_("Mon organisation"), reverse("organisations:detail", args=[memberships[0].organisation_id])))
+    if perms.has_capability(user, Capability.IMPORT_FINESS):
+        items.append((_("Import FINESS"), reverse("organisations:finess_import")))
+    if perms.has_capability(user, Capability.VIEW_AUDIT):
+        items.append((_("Journal d'audit"), reverse("core:audit")))
+    if perms.has_capability(user, Capability.USE_API):
+        items.append((_("API"), reverse("core:api_tokens")))
+    current = request.path
+    return {
+        "nav_items": [
+            {"label": label, "url": url, "current": current == url or (url != "/" and current.startswith(url))}
+            for label, url in items
+        ]
+    }

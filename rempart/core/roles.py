@@ -1,0 +1,187 @@
+"""Roles as data, in one place.
+
+Each role says which kind of organisation it can be held in, how far its scope reaches
+(the organisation itself, its GHT's members, its region, or the whole country), whether
+MFA is mandatory, and which capabilities it grants. Permission functions read this table;
+nothing else in the code compares role names.
+"""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from django.utils.translation import gettext_lazy as _
+
+
+class Scope(StrEnum):
+    ORGANISATION = "organisation"  # the organisation itself
+    GHT = "ght"  # the GHT and its member establishments
+    REGION = "region"  # every organisation of the region
+    NATIONAL = "national"  # every organisation
+
+
+class OrgKind(StrEnum):
+    NATIONAL = "national"
+    ARS = "ars"
+    CRRC = "crrc"
+    GHT = "ght"
+    LEGAL_ENTITY = "legal_entity"
+    ESTABLISHMENT = "establishment"
+    PROVIDER = "provider"
+    LIBERAL = "liberal"
+
+
+ORG_KIND_LABELS = {
+    OrgKind.NATIONAL: _("Opérateur national"),
+    OrgKind.ARS: _("Agence régionale de santé"),
+    OrgKind.CRRC: _("Centre régional de ressources cyber"),
+    OrgKind.GHT: _("Groupement hospitalier de territoire"),
+    OrgKind.LEGAL_ENTITY: _("Entité juridique"),
+    OrgKind.ESTABLISHMENT: _("Établissement"),
+    OrgKind.PROVIDER: _("Prestataire"),
+    OrgKind.LIBERAL: _("Professionnel libéral"),
+}
+
+
+class Capability(StrEnum):
+    VIEW_DIRECTORY = "view_directory"  # list organisations within scope
+    VIEW_PEOPLE = "view_people"  # see members of organisations within scope
+    MANAGE_PEOPLE = "manage_people"  # invite, change roles, end memberships within scope
+    IMPORT_FINESS = "import_finess"  # update the registry from a FINESS extract
+    EDIT_ORGANISATION = "edit_organisation"  # edit organisation details within scope
+    VIEW_AUDIT = "view_audit"  # read the audit trail of organisations within scope
+    USE_API = "use_api"  # create personal API tokens
+
+
+class Role(StrEnum):
+    NATIONAL_OBSERVER = "national_observer"
+    ARS_MANAGER = "ars_manager"
+    CRRC_OPERATOR = "crrc_operator"
+    CRRC_ONCALL = "crrc_oncall"
+    TRAINER = "trainer"
+    GHT_COORDINATOR = "ght_coordinator"
+    DIRECTOR = "director"
+    RSSI = "rssi"
+    DSI = "dsi"
+    STAFF = "staff"
+    PROVIDER_EXPERT = "provider_expert"
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    code: Role
+    label: str
+    org_kinds: frozenset[OrgKind]
+    scope: Scope
+    capabilities: frozenset[Capability]
+    grantable: frozenset[Role] = frozenset()  # roles this role may give to others
+    requires_mfa: bool = True
+    sees_own_ght: bool = False  # establishment roles that also see their GHT's shared data
+
+
+C = Capability
+_ESTABLISHMENT_KINDS = frozenset({OrgKind.ESTABLISHMENT, OrgKind.LEGAL_ENTITY})
+_ESTABLISHMENT_ROLES = frozenset({Role.DIRECTOR, Role.RSSI, Role.DSI, Role.STAFF})
+_READ = frozenset({C.VIEW_DIRECTORY, C.VIEW_PEOPLE})
+
+ROLES: dict[Role, RoleSpec] = {
+    spec.code: spec
+    for spec in [
+        RoleSpec(
+            Role.NATIONAL_OBSERVER,
+            _("Observateur national"),
+            frozenset({OrgKind.NATIONAL}),
+            Scope.NATIONAL,
+            frozenset({C.VIEW_DIRECTORY, C.USE_API}),
+        ),
+        RoleSpec(
+            Role.ARS_MANAGER,
+            _("Chargé de programme ARS"),
+            frozenset({OrgKind.ARS}),
+            Scope.REGION,
+            _READ | {C.MANAGE_PEOPLE, C.IMPORT_FINESS, C.EDIT_ORGANISATION, C.VIEW_AUDIT, C.USE_API},
+            grantable=frozenset({Role.ARS_MANAGER, Role.GHT_COORDINATOR}) | _ESTABLISHMENT_ROLES,
+        ),
+        RoleSpec(
+            Role.CRRC_OPERATOR,
+            _("Opérateur CRRC"),
+            frozenset({OrgKind.CRRC}),
+            Scope.REGION,
+            _READ | {C.MANAGE_PEOPLE, C.IMPORT_FINESS, C.EDIT_ORGANISATION, C.VIEW_AUDIT, C.USE_API},
+            grantable=frozenset(
+                {Role.CRRC_OPERATOR, Role.CRRC_ONCALL, Role.TRAINER, Role.GHT_COORDINATOR, Role.PROVIDER_EXPERT}
+            )
+            | _ESTABLISHMENT_ROLES,
+        ),
+        RoleSpec(
+            Role.CRRC_ONCALL,
+            _("Expert d'astreinte CRRC"),
+            frozenset({OrgKind.CRRC, OrgKind.PROVIDER}),
+            Scope.REGION,
+            _READ | {C.USE_API},
+        ),
+        RoleSpec(
+            Role.TRAINER,
+            _("Formateur"),
+            frozenset({OrgKind.CRRC, OrgKind.PROVIDER}),
+            Scope.REGION,
+            frozenset({C.VIEW_DIRECTORY}),
+        ),
+        RoleSpec(
+            Role.GHT_COORDINATOR,
+            _("Coordinateur GHT"),
+            frozenset({OrgKind.GHT}),
+            Scope.GHT,
+            _READ | {C.MANAGE_PEOPLE, C.EDIT_ORGANISATION, C.VIEW_AUDIT, C.USE_API},
+            grantable=frozenset({Role.GHT_COORDINATOR}) | _ESTABLISHMENT_ROLES,
+        ),
+        RoleSpec(
+            Role.DIRECTOR,
+            _("Directeur d'établissement"),
+            _ESTABLISHMENT_KINDS,
+            Scope.ORGANISATION,
+            _READ | {C.MANAGE_PEOPLE, C.EDIT_ORGANISATION, C.VIEW_AUDIT, C.USE_API},
+            grantable=_ESTABLISHMENT_ROLES,
+            sees_own_ght=True,
+        ),
+        RoleSpec(
+            Role.RSSI,
+            _("RSSI / référent SSI"),
+            _ESTABLISHMENT_KINDS,
+            Scope.ORGANISATION,
+            _READ | {C.MANAGE_PEOPLE, C.EDIT_ORGANISATION, C.VIEW_AUDIT, C.USE_API},
+            grantable=_ESTABLISHMENT_ROLES,
+            sees_own_ght=True,
+        ),
+        RoleSpec(
+            Role.DSI,
+            _("DSI"),
+            _ESTABLISHMENT_KINDS,
+            Scope.ORGANISATION,
+            _READ | {C.MANAGE_PEOPLE, C.USE_API},
+            grantable=frozenset({Role.DSI, Role.STAFF}),
+            sees_own_ght=True,
+        ),
+        RoleSpec(
+            Role.STAFF,
+            _("Personnel (apprenant)"),
+            frozenset(OrgKind) - {OrgKind.NATIONAL},
+            Scope.ORGANISATION,
+            frozenset(),
+            requires_mfa=False,
+        ),
+        RoleSpec(
+            Role.PROVIDER_EXPERT,
+            _("Expert prestataire"),
+            frozenset({OrgKind.PROVIDER}),
+            Scope.ORGANISATION,
+            frozenset({C.VIEW_PEOPLE}),
+        ),
+    ]
+}
+
+ROLE_CHOICES = [(spec.code.value, spec.label) for spec in ROLES.values()]
+ORG_KIND_CHOICES = [(kind.value, label) for kind, label in ORG_KIND_LABELS.items()]
+
+
+def role_spec(code: str) -> RoleSpec:
+    return ROLES[Role(code)]
