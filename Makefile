@@ -10,10 +10,11 @@ NAME ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: chromium help install demo run test test-fast e2e quality format bench migrate messages clean
+.PHONY: chromium help install demo totp run test test-fast e2e quality format bench migrate messages clean
 
 help:
 	@echo "make demo     — installe, crée la région de démonstration et lance le serveur"
+	@echo "make totp EMAIL=rssi@demo.rempart.fr — code TOTP du moment d'un compte de démonstration"
 	@echo "make test     — installe et lance toute la suite de tests (y compris navigateur)"
 	@echo "make quality  — ruff (lint + format) et contrôle des migrations"
 	@echo "make bench NAME=finess_import — lance un benchmark de bench/"
@@ -42,6 +43,10 @@ demo: install migrate
 	@echo
 	$(MANAGE) runserver $(HOST):$(PORT)
 
+totp: install
+	@test -n "$(EMAIL)" || { echo "Usage : make totp EMAIL=rssi@demo.rempart.fr (comptes de démonstration uniquement)"; exit 2; }
+	@$(MANAGE) demo_totp "$(EMAIL)"
+
 run: install migrate
 	$(MANAGE) runserver $(HOST):$(PORT)
 
@@ -69,3 +74,16 @@ messages: install
 
 clean:
 	rm -rf $(VENV) $(TOOLS) var/rempart.sqlite3 var/media var/static
+
+# --- Operations (docs/deployment.md) ---------------------------------------------------------
+.PHONY: backup restore ci
+
+backup: install
+	$(MANAGE) backup
+
+restore: install
+	@test -n "$(ARCHIVE)" || { echo "Usage : make restore ARCHIVE=<nom dans le stockage des sauvegardes, ou chemin>"; exit 2; }
+	$(MANAGE) restore "$(ARCHIVE)"
+
+ci:
+	bash .ci/run

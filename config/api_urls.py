@@ -1,9 +1,52 @@
 """REST API routes (v1) and the OpenAPI schema and docs."""
 
-from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+from django.urls import include, path
+from drf_spectacular.renderers import (
+    OpenApiJsonRenderer,
+    OpenApiJsonRenderer2,
+    OpenApiYamlRenderer,
+    OpenApiYamlRenderer2,
+)
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.routers import SimpleRouter
+
+from rempart.organisations import api as organisations_api
+
+router = SimpleRouter()
+router.register("organisations", organisations_api.OrganisationViewSet, basename="organisation")
+router.register("memberships", organisations_api.MembershipViewSet, basename="membership")
+router.register("invitations", organisations_api.InvitationViewSet, basename="invitation")
+
+v1_patterns = [
+    *router.urls,
+    path("me/", organisations_api.MeView.as_view(), name="me"),
+]
+
+# The schema, for any logged-in person (session or token); JSON unless YAML is asked for, so
+# that errors keep the API's structured JSON body.
+schema_view = SpectacularAPIView.as_view(
+    permission_classes=[IsAuthenticated],
+    renderer_classes=[
+        OpenApiJsonRenderer2,
+        OpenApiJsonRenderer,
+        OpenApiYamlRenderer,
+        OpenApiYamlRenderer2,
+    ],
+)
+
+# Swagger UI, split so that its start-up script is a separate same-origin file: the strict
+# Content-Security-Policy applies unchanged. DRF marks its views as not needing a login; the
+# docs page is for logged-in people, so LoginRequiredMiddleware handles it again.
+docs_view = SpectacularSwaggerSplitView.as_view(
+    url_name="api-schema",
+    template_name="core/api_docs.html",
+    title="Documentation de l'API Rempart",
+)
+docs_view.login_required = True
 
 urlpatterns = [
-    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
+    path("v1/", include((v1_patterns, "api-v1"))),
+    path("schema/", schema_view, name="api-schema"),
+    path("docs/", docs_view, name="api-docs"),
 ]

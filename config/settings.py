@@ -49,9 +49,11 @@ FIELD_ENCRYPTION_KEYS = env_list("REMPART_FIELD_ENCRYPTION_KEYS")
 if not FIELD_ENCRYPTION_KEYS:
     if PRODUCTION:
         raise ImproperlyConfigured("REMPART_FIELD_ENCRYPTION_KEYS est obligatoire en production.")
-    FIELD_ENCRYPTION_KEYS = ["ZGV2LW9ubHktZmllbGQta2V5LW5vdC1mb3ItcHJvZC0=" ]  # dev only
+    FIELD_ENCRYPTION_KEYS = ["ZGV2LW9ubHktZmllbGQta2V5LW5vdC1mb3ItcHJvZC0="]  # dev only
 
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "" if PRODUCTION else "localhost,127.0.0.1,[::1],testserver")
+ALLOWED_HOSTS = env_list(
+    "DJANGO_ALLOWED_HOSTS", "" if PRODUCTION else "localhost,127.0.0.1,[::1],testserver"
+)
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 SITE_URL = env_str("REMPART_SITE_URL", "http://127.0.0.1:8000")
 
@@ -117,7 +119,6 @@ TEMPLATES = [
         },
     }
 ]
-FORM_RENDERER = "django.forms.renderers.DjangoDivFormRenderer"
 
 # --- Database: SQLite by default, PostgreSQL via DATABASE_URL -----------------------------
 DATABASES = {
@@ -137,7 +138,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache, broker, background work ------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -183,7 +186,26 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = not PRODUCTION
+if not PRODUCTION:
+    STATIC_ROOT.mkdir(
+        parents=True, exist_ok=True
+    )  # WhiteNoise expects it, even when serving from finders
 BACKUP_DIR = env_str("REMPART_BACKUP_DIR", str(BASE_DIR / "var" / "backups"))
+# `manage.py backup` writes to STORAGES["backups"] when set (a bucket of its own, never the media
+# bucket), else to a local folder at BACKUP_DIR.
+if env_str("REMPART_BACKUP_S3_BUCKET"):
+    STORAGES["backups"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("REMPART_BACKUP_S3_BUCKET"),
+            "endpoint_url": env_str("S3_ENDPOINT_URL") or None,
+            "access_key": env_str("S3_ACCESS_KEY_ID"),
+            "secret_key": env_str("S3_SECRET_ACCESS_KEY"),
+            "region_name": env_str("S3_REGION") or None,
+            "default_acl": "private",
+            "file_overwrite": False,
+        },
+    }
 
 # --- Authentication, MFA, sessions --------------------------------------------------------
 AUTH_USER_MODEL = "organisations.User"
@@ -196,7 +218,10 @@ LOGIN_REDIRECT_URL = "core:home"
 LOGOUT_REDIRECT_URL = "account_login"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -225,6 +250,11 @@ MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_PASSKEY_LOGIN_ENABLED = False
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = not PRODUCTION
 MFA_TOTP_ISSUER = "Rempart"
+MFA_ADAPTER = "rempart.core.auth.MfaAdapter"
+# Behind the reverse proxy every request comes from the proxy's address: the per-address login
+# limit would lock everyone out at once. Count the proxies we run so allauth reads the client's
+# address from X-Forwarded-For (the proxy overwrites that header: docs/deployment.md).
+ALLAUTH_TRUSTED_PROXY_COUNT = env_int("REMPART_TRUSTED_PROXY_COUNT", 1 if PRODUCTION else 0)
 
 SESSION_COOKIE_AGE = env_int("REMPART_SESSION_IDLE_SECONDS", 60 * 60)  # idle expiry
 SESSION_SAVE_EVERY_REQUEST = True
@@ -273,15 +303,25 @@ USE_TZ = True
 LOCALE_PATHS = [BASE_DIR / "locale"]
 
 # --- E-mail ---------------------------------------------------------------------------------
-EMAIL_BACKEND = env_str(
+_MAIL_BACKEND = env_str(
     "DJANGO_EMAIL_BACKEND",
-    "django.core.mail.backends.smtp.EmailBackend" if PRODUCTION else "django.core.mail.backends.console.EmailBackend",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if PRODUCTION
+    else "django.core.mail.backends.console.EmailBackend",
 )
-EMAIL_HOST = env_str("SMTP_HOST", "localhost")
-EMAIL_PORT = env_int("SMTP_PORT", 25)
-EMAIL_HOST_USER = env_str("SMTP_USER")
-EMAIL_HOST_PASSWORD = env_str("SMTP_PASSWORD")
-EMAIL_USE_TLS = env_bool("SMTP_STARTTLS", False)
+_MAIL_OPTIONS = (
+    {
+        "host": env_str("SMTP_HOST", "localhost"),
+        "port": env_int("SMTP_PORT", 25),
+        "username": env_str("SMTP_USER"),
+        "password": env_str("SMTP_PASSWORD"),
+        "use_tls": env_bool("SMTP_STARTTLS", False),
+        "timeout": 20,
+    }
+    if _MAIL_BACKEND.endswith("smtp.EmailBackend")
+    else {}
+)
+MAILERS = {"default": {"BACKEND": _MAIL_BACKEND, "OPTIONS": _MAIL_OPTIONS}}
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Rempart <ne-pas-repondre@rempart.localhost>")
 
 # --- REST API ---------------------------------------------------------------------------------
@@ -315,6 +355,10 @@ SPECTACULAR_SETTINGS = {
 AUDITLOG_LOGENTRY_MODEL = "core.AuditEntry"
 AUDITLOG_INCLUDE_ALL_MODELS = False
 AUDITLOG_DISABLE_REMOTE_ADDR = False
+# auditlog's own migrations create the table of its swapped-out LogEntry model, with a foreign
+# key to users that `flush` (restore --force, transactional tests) cannot truncate on PostgreSQL.
+# The app has no other model: skip its migrations so that table is never created.
+MIGRATION_MODULES = {"auditlog": None}
 
 # --- Logs: structured (JSON lines on stdout) ----------------------------------------------------
 LOG_LEVEL = env_str("REMPART_LOG_LEVEL", "INFO")

@@ -24,8 +24,12 @@ def structured_exception_handler(exc, context):
         http = status.HTTP_403_FORBIDDEN if exc.code == "forbidden" else status.HTTP_400_BAD_REQUEST
         return _error(exc.code, exc.message, http, details)
     if isinstance(exc, DjangoValidationError):
-        return _error("invalid", "Données invalides.", status.HTTP_400_BAD_REQUEST, exc.message_dict
-                      if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages})
+        return _error(
+            "invalid",
+            "Données invalides.",
+            status.HTTP_400_BAD_REQUEST,
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages},
+        )
     if isinstance(exc, Http404):
         return _error("not_found", "Objet introuvable.", status.HTTP_404_NOT_FOUND)
     if isinstance(exc, PermissionDenied):

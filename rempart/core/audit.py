@@ -53,8 +53,13 @@ def describe_changes(entry: AuditEntry) -> list[tuple[str, str, str]]:
     rows = []
     for field, change in (entry.changes_dict or {}).items():
         if isinstance(change, list | tuple) and len(change) == 2:
-            rows.append((field, "" if change[0] in (None, "None") else str(change[0]),
-                         "" if change[1] in (None, "None") else str(change[1])))
+            rows.append(
+                (
+                    field,
+                    "" if change[0] in (None, "None") else str(change[0]),
+                    "" if change[1] in (None, "None") else str(change[1]),
+                )
+            )
         else:
             rows.append((field, "", str(change)))
     return rows

@@ -12,21 +12,32 @@ from .audit import audit_entries, describe_changes
 from .models import AuditEntry
 from .roles import Capability
 
-ACTION_LABELS = {AuditEntry.Action.CREATE: "Création", AuditEntry.Action.UPDATE: "Modification",
-                 AuditEntry.Action.DELETE: "Suppression", AuditEntry.Action.ACCESS: "Consultation"}
-
 
 class AuditFilterForm(forms.Form):
     action = forms.TypedChoiceField(
-        label="Action", required=False, coerce=int, empty_value=None,
-        choices=[("", "Toutes")] + [(k, v) for k, v in ACTION_LABELS.items()],
+        label="Action",
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[("", "Toutes"), *AuditEntry.ACTION_LABELS.items()],
     )
-    model = forms.ChoiceField(label="Objet", required=False, choices=[
-        ("", "Tous"), ("organisation", "Organisation"), ("membership", "Rattachement"),
-        ("invitation", "Invitation"), ("user", "Personne"),
-    ])
-    since = forms.DateField(label="Depuis le", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(label="Jusqu'au", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    model = forms.ChoiceField(
+        label="Objet",
+        required=False,
+        choices=[
+            ("", "Tous"),
+            ("organisation", "Organisation"),
+            ("membership", "Rattachement"),
+            ("invitation", "Invitation"),
+            ("user", "Personne"),
+        ],
+    )
+    since = forms.DateField(
+        label="Depuis le", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        label="Jusqu'au", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
 
     def clean(self):
         cleaned = super().clean()
@@ -53,13 +64,21 @@ def _filtered(request):
 def audit_list(request):
     form, organisation, entries = _filtered(request)
     page = Paginator(entries.select_related("organisation"), 50).get_page(request.GET.get("page"))
-    rows = [(entry, ACTION_LABELS.get(entry.action, entry.action), describe_changes(entry)) for entry in page]
+    rows = [(entry, describe_changes(entry)) for entry in page]
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "core/audit_list.html", {
-        "form": form, "page": page, "rows": rows, "organisation": organisation,
-        "querystring": query.urlencode(), "title": "Journal d'audit",
-    })
+    return render(
+        request,
+        "core/audit_list.html",
+        {
+            "form": form,
+            "page": page,
+            "rows": rows,
+            "organisation": organisation,
+            "querystring": query.urlencode(),
+            "title": "Journal d'audit",
+        },
+    )
 
 
 class _Echo:
@@ -76,8 +95,19 @@ def _safe_cell(value) -> str:
 def audit_export(request):
     _form, _organisation, entries = _filtered(request)
     writer = csv.writer(_Echo(), delimiter=";")
-    header = ["date", "acteur", "adresse IP", "action", "type d'objet", "identifiant", "objet", "organisation",
-              "champ", "avant", "après"]
+    header = [
+        "date",
+        "acteur",
+        "adresse IP",
+        "action",
+        "type d'objet",
+        "identifiant",
+        "objet",
+        "organisation",
+        "champ",
+        "avant",
+        "après",
+    ]
 
     def rows():
         yield "\ufeff" + writer.writerow(header)
@@ -86,7 +116,7 @@ def audit_export(request):
                 timezone.localtime(entry.timestamp).isoformat(timespec="seconds"),
                 entry.actor.email if entry.actor else (entry.actor_email or "système"),
                 entry.remote_addr or "",
-                ACTION_LABELS.get(entry.action, entry.action),
+                entry.action_label,
                 entry.content_type.model,
                 entry.object_pk,
                 entry.object_repr,

@@ -7,7 +7,7 @@ without downtime (`manage.py rotate_encrypted_fields` re-encrypts under the newe
 
 from functools import cache
 
-from cryptography.fernet import InvalidToken, MultiFernet, Fernet
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
@@ -18,7 +18,9 @@ def _fernet(keys: tuple[str, ...]) -> MultiFernet:
     try:
         return MultiFernet([Fernet(key) for key in keys])
     except ValueError as exc:
-        raise ImproperlyConfigured("REMPART_FIELD_ENCRYPTION_KEYS contient une clé Fernet invalide.") from exc
+        raise ImproperlyConfigured(
+            "REMPART_FIELD_ENCRYPTION_KEYS contient une clé Fernet invalide."
+        ) from exc
 
 
 def fernet() -> MultiFernet:
@@ -33,7 +35,9 @@ def decrypt_text(token: str) -> str:
     try:
         return fernet().decrypt(token.encode()).decode()
     except InvalidToken as exc:
-        raise ImproperlyConfigured("Impossible de déchiffrer un secret : clé de chiffrement inconnue.") from exc
+        raise ImproperlyConfigured(
+            "Impossible de déchiffrer un secret : clé de chiffrement inconnue."
+        ) from exc
 
 
 class EncryptedTextField(models.TextField):

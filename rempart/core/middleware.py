@@ -9,14 +9,25 @@ MFA_TYPES = (Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN)
 
 
 def has_second_factor(user) -> bool:
-    return Authenticator.objects.filter(user=user, type__in=MFA_TYPES).exists()
+    """Cached on the user object: the middleware and the menu both ask, once per request."""
+    cached = getattr(user, "_rempart_has_second_factor", None)
+    if cached is None:
+        cached = Authenticator.objects.filter(user=user, type__in=MFA_TYPES).exists()
+        user._rempart_has_second_factor = cached
+    return cached
 
 
 class MfaRequiredMiddleware:
     """Every role but learner must use a second factor: until one is set up, the person can
     only reach the pages that set it up (and log out)."""
 
-    ALLOWED_PREFIXES = ("/accounts/2fa/", "/accounts/logout/", "/static/", "/healthz", "/i18n/")
+    ALLOWED_PREFIXES = (
+        "/accounts/2fa/",
+        "/accounts/reauthenticate/",
+        "/accounts/logout/",
+        "/static/",
+        "/healthz",
+    )
 
     def __init__(self, get_response):
         self.get_response = get_response

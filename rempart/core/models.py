@@ -38,10 +38,21 @@ class AuditEntry(AbstractLogEntry):
 
     objects = AuditEntryManager()
 
+    ACTION_LABELS = {
+        0: _("Création"),
+        1: _("Modification"),
+        2: _("Suppression"),
+        3: _("Consultation"),
+    }
+
     class Meta(AbstractLogEntry.Meta):
         swappable = "AUDITLOG_LOGENTRY_MODEL"
         verbose_name = _("entrée du journal d'audit")
         indexes = [models.Index(fields=["organisation", "-timestamp"], name="audit_org_time")]
+
+    @property
+    def action_label(self) -> str:
+        return str(self.ACTION_LABELS.get(self.action, self.action))
 
 
 class ApiTokenScope(models.TextChoices):
@@ -58,11 +69,15 @@ class ApiToken(models.Model):
 
     PREFIX = "rmp_"
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
     name = models.CharField(_("nom"), max_length=100)
     key_prefix = models.CharField(max_length=12, editable=False)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
-    scope = models.CharField(_("portée"), max_length=10, choices=ApiTokenScope.choices, default=ApiTokenScope.READ)
+    scope = models.CharField(
+        _("portée"), max_length=10, choices=ApiTokenScope.choices, default=ApiTokenScope.READ
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(_("expire le"), null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -72,7 +87,9 @@ class ApiToken(models.Model):
         verbose_name = _("jeton d'API")
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(condition=Q(scope__in=ApiTokenScope.values), name="apitoken_scope_valid"),
+            models.CheckConstraint(
+                condition=Q(scope__in=ApiTokenScope.values), name="apitoken_scope_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -84,7 +101,9 @@ class ApiToken(models.Model):
 
     @property
     def is_usable(self) -> bool:
-        return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())
+        return self.revoked_at is None and (
+            self.expires_at is None or self.expires_at > timezone.now()
+        )
 
     @property
     def audit_organisation_id(self) -> None:

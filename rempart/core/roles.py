@@ -98,7 +98,8 @@ ROLES: dict[Role, RoleSpec] = {
             _("Chargé de programme ARS"),
             frozenset({OrgKind.ARS}),
             Scope.REGION,
-            _READ | {C.MANAGE_PEOPLE, C.IMPORT_FINESS, C.EDIT_ORGANISATION, C.VIEW_AUDIT, C.USE_API},
+            _READ
+            | {C.MANAGE_PEOPLE, C.IMPORT_FINESS, C.EDIT_ORGANISATION, C.VIEW_AUDIT, C.USE_API},
             grantable=frozenset({Role.ARS_MANAGER, Role.GHT_COORDINATOR}) | _ESTABLISHMENT_ROLES,
         ),
         RoleSpec(
@@ -106,9 +107,16 @@ ROLES: dict[Role, RoleSpec] = {
             _("Opérateur CRRC"),
             frozenset({OrgKind.CRRC}),
             Scope.REGION,
-            _READ | {C.MANAGE_PEOPLE, C.IMPORT_FINESS, C.EDIT_ORGANISATION, C.VIEW_AUDIT, C.USE_API},
+            _READ
+            | {C.MANAGE_PEOPLE, C.IMPORT_FINESS, C.EDIT_ORGANISATION, C.VIEW_AUDIT, C.USE_API},
             grantable=frozenset(
-                {Role.CRRC_OPERATOR, Role.CRRC_ONCALL, Role.TRAINER, Role.GHT_COORDINATOR, Role.PROVIDER_EXPERT}
+                {
+                    Role.CRRC_OPERATOR,
+                    Role.CRRC_ONCALL,
+                    Role.TRAINER,
+                    Role.GHT_COORDINATOR,
+                    Role.PROVIDER_EXPERT,
+                }
             )
             | _ESTABLISHMENT_ROLES,
         ),

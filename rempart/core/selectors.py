@@ -27,9 +27,10 @@ def home_for(user) -> dict:
 
     managed = [m.organisation for m in memberships if perms.can_manage_people(user, m.organisation)]
     for org in managed:
-        if org.kind in (OrgKind.ESTABLISHMENT, OrgKind.LEGAL_ENTITY) and not Membership.objects.active().filter(
-            organisation=org, role=Role.RSSI
-        ).exists():
+        if (
+            org.kind in (OrgKind.ESTABLISHMENT, OrgKind.LEGAL_ENTITY)
+            and not Membership.objects.active().filter(organisation=org, role=Role.RSSI).exists()
+        ):
             actions.append(
                 NextAction(
                     f"Désignez un RSSI ou référent SSI pour {org.name}",
@@ -39,9 +40,13 @@ def home_for(user) -> dict:
                     "warning",
                 )
             )
-    pending = Invitation.objects.filter(
-        organisation__in=managed, accepted_at__isnull=True, revoked_at__isnull=True
-    ).count() if managed else 0
+    pending = (
+        Invitation.objects.filter(
+            organisation__in=managed, accepted_at__isnull=True, revoked_at__isnull=True
+        ).count()
+        if managed
+        else 0
+    )
     if pending:
         actions.append(
             NextAction(
@@ -61,8 +66,10 @@ def home_for(user) -> dict:
             ght=Count("pk", filter=Q(kind=OrgKind.GHT)),
         )
         stats.update(figures)
-        if perms.has_capability(user, Capability.MANAGE_PEOPLE) and len(memberships) and any(
-            ROLES[Role(m.role)].scope in ("region", "national") for m in memberships
+        if (
+            perms.has_capability(user, Capability.MANAGE_PEOPLE)
+            and len(memberships)
+            and any(ROLES[Role(m.role)].scope in ("region", "national") for m in memberships)
         ):
             without_members = (
                 scope.filter(kind=OrgKind.ESTABLISHMENT, is_active=True)

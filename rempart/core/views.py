@@ -27,19 +27,44 @@ def healthz(request):
             cursor.execute("SELECT 1")
             cursor.fetchone()
         checks["database"] = "ok"
-    except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
+    except Exception as exc:  # any failure means unhealthy
         checks["database"] = f"error: {exc.__class__.__name__}"
         healthy = False
     if settings.CELERY_BROKER_URL:
         try:
             from config.celery import app
 
-            with app.connection_for_write() as conn:
-                conn.ensure_connection(max_retries=1, timeout=2)
+            # The URL is read from settings at each call (not the app's cached configuration),
+            # and a refused connection is retried once without the default 2 s back-off.
+            with app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
+                conn.ensure_connection(max_retries=1, interval_start=0, timeout=2)
             checks["broker"] = "ok"
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             checks["broker"] = f"error: {exc.__class__.__name__}"
             healthy = False
     else:
         checks["broker"] = "not configured (tasks run inline)"
-    return JsonResponse({"status": "ok" if healthy else "error", "checks": checks}, status=200 if healthy else 503)
+    return JsonResponse(
+        {"status": "ok" if healthy else "error", "checks": checks}, status=200 if healthy else 503
+    )
+
+
+def gallery(request):
+    """The shared components with sample data: a reference for developers, smoke-tested."""
+    from django import forms
+    from django.core.paginator import Paginator
+
+    class SampleForm(forms.Form):
+        name = forms.CharField(label="Nom de l'établissement", help_text="Tel qu'inscrit au FINESS")
+        sector = forms.ChoiceField(
+            label="Secteur",
+            choices=[("sanitaire", "Sanitaire"), ("medico_social", "Médico-social")],
+        )
+        consent = forms.BooleanField(label="J'ai lu la charte d'utilisation")
+
+    form = SampleForm(data={"name": "", "sector": "sanitaire"})
+    form.is_valid()
+    page = Paginator(list(range(1, 121)), 20).get_page(3)
+    return render(
+        request, "core/gallery.html", {"form": form, "page": page, "querystring": "q=exemple"}
+    )

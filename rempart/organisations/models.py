@@ -120,12 +120,27 @@ class FinessCategory(models.Model):
     sector = models.CharField(_("secteur"), max_length=20, choices=Sector.choices)
     aggregate_code = models.CharField(_("code agrégat"), max_length=4, blank=True)
     aggregate_label = models.CharField(_("libellé agrégat"), max_length=255, blank=True)
+    # Status given to an establishment of this category when its legal entity's status is unknown
+    # (e.g. a "Centre Hospitalier" is always public). Blank: the category does not imply one.
+    default_legal_status = models.CharField(
+        _("statut par défaut"), max_length=20, choices=LegalStatus.choices, blank=True
+    )
+    # False: establishments of this category are outside Rempart's scope (pharmacies, laboratories,
+    # social services…); the FINESS import counts their lines as "hors champ" instead of importing them.
+    imported = models.BooleanField(_("importée dans l'annuaire"), default=True)
 
     class Meta:
         ordering = ["code"]
         verbose_name = _("catégorie FINESS")
         constraints = [
-            models.CheckConstraint(condition=Q(sector__in=Sector.values), name="category_sector_valid"),
+            models.CheckConstraint(
+                condition=Q(sector__in=Sector.values), name="category_sector_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(default_legal_status="")
+                | Q(default_legal_status__in=LegalStatus.values),
+                name="category_default_status_valid",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -136,10 +151,17 @@ class Organisation(models.Model):
     kind = models.CharField(_("type"), max_length=20, choices=ORG_KIND_CHOICES)
     name = models.CharField(_("raison sociale"), max_length=255)
     finess = models.CharField(
-        _("numéro FINESS"), max_length=9, unique=True, null=True, blank=True, validators=[validate_finess]
+        _("numéro FINESS"),
+        max_length=9,
+        unique=True,
+        null=True,
+        blank=True,
+        validators=[validate_finess],
     )
     siret = models.CharField(_("SIRET"), max_length=14, blank=True)
-    region = models.ForeignKey(Region, on_delete=models.PROTECT, null=True, blank=True, related_name="organisations")
+    region = models.ForeignKey(
+        Region, on_delete=models.PROTECT, null=True, blank=True, related_name="organisations"
+    )
     departement = models.ForeignKey(
         Departement, on_delete=models.PROTECT, null=True, blank=True, related_name="organisations"
     )
@@ -150,10 +172,16 @@ class Organisation(models.Model):
     email = models.EmailField(_("e-mail de contact"), blank=True)
 
     category = models.ForeignKey(
-        FinessCategory, on_delete=models.PROTECT, null=True, blank=True, related_name="organisations"
+        FinessCategory,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="organisations",
     )
     sector = models.CharField(_("secteur"), max_length=20, choices=Sector.choices, blank=True)
-    legal_status = models.CharField(_("statut"), max_length=20, choices=LegalStatus.choices, blank=True)
+    legal_status = models.CharField(
+        _("statut"), max_length=20, choices=LegalStatus.choices, blank=True
+    )
     legal_entity = models.ForeignKey(
         "self",
         on_delete=models.PROTECT,
@@ -163,7 +191,12 @@ class Organisation(models.Model):
         verbose_name=_("entité juridique"),
     )
     ght = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="members", verbose_name=_("GHT")
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="members",
+        verbose_name=_("GHT"),
     )
     support_establishment = models.OneToOneField(
         "self",
@@ -201,24 +234,32 @@ class Organisation(models.Model):
         verbose_name = _("organisation")
         indexes = [
             models.Index(fields=["region", "kind", "name"], name="org_region_kind_name"),
+            models.Index(fields=["region", "name", "id"], name="org_region_name_id"),
+            models.Index(fields=["name", "id"], name="org_name_id"),
             models.Index(fields=["kind", "name"], name="org_kind_name"),
             models.Index(fields=["ght", "name"], name="org_ght_name"),
             models.Index(fields=["departement", "name"], name="org_dept_name"),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(kind__in=[k.value for k in OrgKind]), name="org_kind_valid"),
             models.CheckConstraint(
-                condition=Q(finess__isnull=True) | Q(finess__regex=FINESS_PATTERN), name="org_finess_format"
+                condition=Q(kind__in=[k.value for k in OrgKind]), name="org_kind_valid"
             ),
             models.CheckConstraint(
-                condition=~Q(kind__in=[OrgKind.ESTABLISHMENT, OrgKind.LEGAL_ENTITY]) | Q(finess__isnull=False),
+                condition=Q(finess__isnull=True) | Q(finess__regex=FINESS_PATTERN),
+                name="org_finess_format",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind__in=[OrgKind.ESTABLISHMENT, OrgKind.LEGAL_ENTITY])
+                | Q(finess__isnull=False),
                 name="org_finess_required_for_et_ej",
             ),
             models.CheckConstraint(
-                condition=Q(kind=OrgKind.NATIONAL) | Q(region__isnull=False), name="org_region_required"
+                condition=Q(kind=OrgKind.NATIONAL) | Q(region__isnull=False),
+                name="org_region_required",
             ),
             models.CheckConstraint(
-                condition=Q(ght__isnull=True) | Q(kind__in=[OrgKind.ESTABLISHMENT, OrgKind.LEGAL_ENTITY]),
+                condition=Q(ght__isnull=True)
+                | Q(kind__in=[OrgKind.ESTABLISHMENT, OrgKind.LEGAL_ENTITY]),
                 name="org_only_et_ej_join_a_ght",
             ),
             models.CheckConstraint(
@@ -233,7 +274,8 @@ class Organisation(models.Model):
                 condition=Q(sector="") | Q(sector__in=Sector.values), name="org_sector_valid"
             ),
             models.CheckConstraint(
-                condition=Q(legal_status="") | Q(legal_status__in=LegalStatus.values), name="org_legal_status_valid"
+                condition=Q(legal_status="") | Q(legal_status__in=LegalStatus.values),
+                name="org_legal_status_valid",
             ),
             models.CheckConstraint(
                 condition=Q(operating_budget_eur__isnull=True) | Q(operating_budget_eur__gte=0),
@@ -255,19 +297,26 @@ class Organisation(models.Model):
 
 class MembershipQuerySet(models.QuerySet):
     def active(self, on: datetime.date | None = None):
+        """Valid on `on`: started, and not yet ended (`valid_until` is the first day without the role)."""
         on = on or timezone.localdate()
-        return self.filter(Q(valid_from__lte=on), Q(valid_until__isnull=True) | Q(valid_until__gte=on))
+        return self.filter(
+            Q(valid_from__lte=on), Q(valid_until__isnull=True) | Q(valid_until__gt=on)
+        )
 
 
 class Membership(models.Model):
     """A person holds a role in an organisation, for a period."""
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
-    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="memberships")
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="memberships"
+    )
     role = models.CharField(_("rôle"), max_length=30, choices=ROLE_CHOICES)
     valid_from = models.DateField(_("début"), default=timezone.localdate)
-    valid_until = models.DateField(_("fin"), null=True, blank=True)
-    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    valid_until = models.DateField(_("fin (premier jour sans le rôle)"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = MembershipQuerySet.as_manager()
@@ -276,7 +325,9 @@ class Membership(models.Model):
         verbose_name = _("rattachement")
         ordering = ["organisation__name", "user__last_name"]
         constraints = [
-            models.CheckConstraint(condition=Q(role__in=[c for c, _l in ROLE_CHOICES]), name="membership_role_valid"),
+            models.CheckConstraint(
+                condition=Q(role__in=[c for c, _l in ROLE_CHOICES]), name="membership_role_valid"
+            ),
             models.CheckConstraint(
                 condition=Q(valid_until__isnull=True) | Q(valid_until__gte=models.F("valid_from")),
                 name="membership_period_ordered",
@@ -301,21 +352,30 @@ class Invitation(models.Model):
     """An e-mailed, signed and expiring invitation to join an organisation with a role."""
 
     email = models.EmailField(_("adresse e-mail"))
-    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="invitations")
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="invitations"
+    )
     role = models.CharField(_("rôle"), max_length=30, choices=ROLE_CHOICES)
     invited_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     accepted_at = models.DateTimeField(null=True, blank=True)
-    accepted_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    accepted_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("invitation")
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(condition=Q(role__in=[c for c, _l in ROLE_CHOICES]), name="invitation_role_valid"),
-            models.CheckConstraint(condition=Q(expires_at__gt=models.F("created_at")), name="invitation_expiry_after_creation"),
+            models.CheckConstraint(
+                condition=Q(role__in=[c for c, _l in ROLE_CHOICES]), name="invitation_role_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=models.F("created_at")),
+                name="invitation_expiry_after_creation",
+            ),
             models.CheckConstraint(
                 condition=Q(accepted_at__isnull=True) | Q(revoked_at__isnull=True),
                 name="invitation_not_accepted_and_revoked",
@@ -338,7 +398,11 @@ class Invitation(models.Model):
 
     @property
     def is_pending(self) -> bool:
-        return self.accepted_at is None and self.revoked_at is None and self.expires_at > timezone.now()
+        return (
+            self.accepted_at is None
+            and self.revoked_at is None
+            and self.expires_at > timezone.now()
+        )
 
 
 class FinessImport(models.Model):
@@ -352,7 +416,9 @@ class FinessImport(models.Model):
 
     source_name = models.CharField(_("fichier"), max_length=255)
     file = models.FileField(upload_to="finess/%Y/%m/", blank=True)
-    uploaded_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    uploaded_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -362,15 +428,34 @@ class FinessImport(models.Model):
     updated_count = models.PositiveIntegerField(default=0)
     unchanged_count = models.PositiveIntegerField(default=0)
     rejected_count = models.PositiveIntegerField(default=0)
-    rejections = models.JSONField(default=list, blank=True)  # [{"line": n, "finess": "...", "reason": "..."}]
+    rejections = models.JSONField(
+        default=list, blank=True
+    )  # [{"line": n, "finess": "...", "reason": "..."}]
     error_message = models.TextField(blank=True)
+    # Scope of the run: lines of other regions are skipped. Empty: every region (command line).
+    regions = models.ManyToManyField(
+        Region, blank=True, related_name="+", verbose_name=_("régions")
+    )
+    out_of_region_count = models.PositiveIntegerField(_("lignes hors région"), default=0)
+    out_of_scope_count = models.PositiveIntegerField(_("lignes hors champ"), default=0)
+    ignored_count = models.PositiveIntegerField(_("lignes d'un autre type"), default=0)
+    legal_entities_created_count = models.PositiveIntegerField(
+        _("entités juridiques créées"), default=0
+    )
+    file_size = models.PositiveBigIntegerField(
+        _("taille du fichier (octets)"), null=True, blank=True
+    )
+    encoding = models.CharField(_("encodage détecté"), max_length=20, blank=True)
+    source_header = models.CharField(_("ligne d'en-tête du fichier"), max_length=255, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name = _("import FINESS")
         constraints = [
-            models.CheckConstraint(condition=Q(status__in=["pending", "running", "done", "failed"]),
-                                   name="finess_import_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "running", "done", "failed"]),
+                name="finess_import_status_valid",
+            ),
         ]
 
     def __str__(self) -> str:

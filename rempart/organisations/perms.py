@@ -146,3 +146,32 @@ def requires_mfa(user) -> bool:
     return any(ROLES[Role(m.role)].requires_mfa for m in active_memberships(user)) or bool(
         getattr(user, "is_superuser", False)
     )
+
+
+def _regional_editor_regions(user) -> set[int] | None:
+    """Regions where the user edits the registry (None: every region)."""
+    regions: set[int] = set()
+    for membership in active_memberships(user):
+        spec = ROLES[Role(membership.role)]
+        if Capability.EDIT_ORGANISATION not in spec.capabilities:
+            continue
+        if spec.scope == Scope.NATIONAL:
+            return None
+        if spec.scope == Scope.REGION and membership.organisation.region_id:
+            regions.add(membership.organisation.region_id)
+    return regions
+
+
+def creatable_regions(user) -> set[int] | None:
+    """Where the user may create organisations that FINESS does not list (GHT, providers,
+    liberal professionals): region-wide registry editors only. Empty set: nowhere."""
+    return _regional_editor_regions(user)
+
+
+def can_manage_ght_composition(user, ght: Organisation) -> bool:
+    """A GHT's members and support establishment are set by the region (ARS, CRRC), not by
+    the GHT itself."""
+    if ght.kind != OrgKind.GHT:
+        return False
+    regions = _regional_editor_regions(user)
+    return regions is None or ght.region_id in regions

@@ -8,7 +8,7 @@ from django.http import Http404
 from rempart.core.roles import Capability, OrgKind
 
 from . import perms
-from .models import Departement, Invitation, Membership, Organisation
+from .models import Departement, Invitation, Membership, Organisation, Region, User
 
 
 def visible_organisations(user) -> QuerySet[Organisation]:
@@ -16,19 +16,34 @@ def visible_organisations(user) -> QuerySet[Organisation]:
     scope = perms.capability_q(user, Capability.VIEW_DIRECTORY)
     if scope is not None and not scope:  # national scope
         return Organisation.objects.all()
-    own_ids = [m.organisation_id for m in perms.active_memberships(user)]
-    if scope is None and not own_ids:
+    memberships = perms.active_memberships(user)
+    # Own organisations outside the directory scope (e.g. a learner's establishment) are added
+    # explicitly; when the scope already covers them, the extra OR would only stop the
+    # database from using the (region, name) index.
+    extra_ids = [
+        m.organisation_id
+        for m in memberships
+        if not any(
+            perms.covers(other, m.organisation, Capability.VIEW_DIRECTORY) for other in memberships
+        )
+    ]
+    if scope is None and not extra_ids:
         return Organisation.objects.none()
-    own = Q(pk__in=own_ids)
-    return Organisation.objects.filter(own if scope is None else scope | own)
+    if scope is None:
+        return Organisation.objects.filter(pk__in=extra_ids)
+    return Organisation.objects.filter(scope | Q(pk__in=extra_ids) if extra_ids else scope)
 
 
 def get_visible_organisation(user, pk) -> Organisation:
     """The organisation, or 404 whether it does not exist or is outside the user's scope."""
     try:
-        return visible_organisations(user).select_related(
-            "region", "departement", "category", "ght", "legal_entity", "support_establishment"
-        ).get(pk=pk)
+        return (
+            visible_organisations(user)
+            .select_related(
+                "region", "departement", "category", "ght", "legal_entity", "support_establishment"
+            )
+            .get(pk=pk)
+        )
     except (Organisation.DoesNotExist, ValueError, TypeError) as exc:
         raise Http404("Organisation introuvable.") from exc
 
@@ -49,7 +64,11 @@ def directory(user, filters: DirectoryFilters) -> QuerySet[Organisation]:
     qs = visible_organisations(user).select_related("category", "ght", "departement")
     if filters.q:
         term = filters.q.strip()
-        qs = qs.filter(Q(name__icontains=term) | Q(finess__startswith=term.upper()) | Q(commune__icontains=term))
+        qs = qs.filter(
+            Q(name__icontains=term)
+            | Q(finess__startswith=term.upper())
+            | Q(commune__icontains=term)
+        )
     if filters.kind:
         qs = qs.filter(kind=filters.kind)
     if filters.sector:
@@ -75,7 +94,9 @@ def directory_departement_choices(user) -> QuerySet[Departement]:
     scope = perms.capability_q(user, Capability.VIEW_DIRECTORY)
     if scope is not None and not scope:
         return Departement.objects.all()
-    region_ids = {m.organisation.region_id for m in perms.active_memberships(user) if m.organisation.region_id}
+    region_ids = {
+        m.organisation.region_id for m in perms.active_memberships(user) if m.organisation.region_id
+    }
     return Departement.objects.filter(region_id__in=region_ids)
 
 
@@ -93,9 +114,9 @@ def people_of(user, organisation: Organisation) -> QuerySet[Membership]:
 def pending_invitations(user, organisation: Organisation) -> QuerySet[Invitation]:
     if not perms.can_manage_people(user, organisation):
         return Invitation.objects.none()
-    return organisation.invitations.filter(accepted_at__isnull=True, revoked_at__isnull=True).select_related(
-        "invited_by"
-    )
+    return organisation.invitations.filter(
+        accepted_at__isnull=True, revoked_at__isnull=True
+    ).select_related("invited_by")
 
 
 def get_manageable_membership(user, pk) -> Membership:
@@ -116,3 +137,67 @@ def get_manageable_invitation(user, pk) -> Invitation:
     if not perms.can_manage_people(user, invitation.organisation):
         raise Http404("Invitation introuvable.")
     return invitation
+
+
+def account_exists(email: str) -> bool:
+    """Whether someone already has an account with this address (used by the invitation link)."""
+    return User.objects.filter(email__iexact=email).exists()
+
+
+def creatable_regions(user) -> QuerySet[Region]:
+    regions = perms.creatable_regions(user)
+    return Region.objects.all() if regions is None else Region.objects.filter(pk__in=regions)
+
+
+def departements_of(regions: QuerySet[Region]) -> QuerySet[Departement]:
+    return Departement.objects.filter(region__in=regions).order_by("code")
+
+
+def get_visible_establishment_by_finess(user, finess: str) -> Organisation:
+    from rempart.core.errors import DomainError
+
+    establishment = visible_organisations(user).filter(finess=finess).first()
+    if establishment is None:
+        raise DomainError(
+            f"Aucun établissement de votre périmètre ne porte le numéro FINESS {finess}.",
+            code="not_found",
+            field="finess",
+        )
+    return establishment
+
+
+def organisations_where(user, capability: Capability) -> QuerySet[Organisation] | None:
+    """Organisations on which the user holds `capability` (None: nowhere)."""
+    scope = perms.capability_q(user, capability)
+    if scope is None:
+        return None
+    return visible_organisations(user).filter(scope)
+
+
+def memberships_visible_to(user) -> QuerySet[Membership]:
+    """Active memberships of every organisation whose people the user may see."""
+    organisations = organisations_where(user, Capability.VIEW_PEOPLE)
+    if organisations is None:
+        return Membership.objects.none()
+    return (
+        Membership.objects.active()
+        .filter(organisation__in=organisations.values("pk"))
+        .select_related("user", "organisation")
+        .order_by("organisation__name", "user__last_name", "user__first_name", "pk")
+    )
+
+
+def invitations_manageable_by(user) -> QuerySet[Invitation]:
+    """Pending invitations of every organisation whose people the user manages."""
+    organisations = organisations_where(user, Capability.MANAGE_PEOPLE)
+    if organisations is None:
+        return Invitation.objects.none()
+    return (
+        Invitation.objects.filter(
+            organisation__in=organisations.values("pk"),
+            accepted_at__isnull=True,
+            revoked_at__isnull=True,
+        )
+        .select_related("organisation", "invited_by")
+        .order_by("-created_at", "-pk")
+    )

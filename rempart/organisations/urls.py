@@ -6,7 +6,9 @@ app_name = "organisations"
 
 urlpatterns = [
     path("", views.directory, name="directory"),
+    path("nouvelle/", views.create, name="create"),
     path("<int:pk>/", views.detail, name="detail"),
+    path("<int:pk>/composition/", views.ght_composition, name="ght_composition"),
     path("<int:pk>/modifier/", views.edit, name="edit"),
     path("<int:pk>/personnes/", views.people, name="people"),
     path("<int:pk>/personnes/inviter/", views.invite, name="invite"),

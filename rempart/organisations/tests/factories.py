@@ -18,6 +18,7 @@ from rempart.organisations.models import (
 )
 
 _finess_counter = itertools.count(1)
+TEST_PASSWORD = "mot-de-passe-de-test-solide"
 
 
 def next_finess(departement: str = "69") -> str:
@@ -65,7 +66,9 @@ class OrganisationFactory(factory.django.DjangoModelFactory):
     finess = factory.LazyAttribute(
         lambda o: next_finess() if o.kind in (OrgKind.ESTABLISHMENT, OrgKind.LEGAL_ENTITY) else None
     )
-    sector = factory.LazyAttribute(lambda o: Sector.HEALTH if o.kind == OrgKind.ESTABLISHMENT else "")
+    sector = factory.LazyAttribute(
+        lambda o: Sector.HEALTH if o.kind == OrgKind.ESTABLISHMENT else ""
+    )
     commune = "Lyon"
 
 
@@ -77,7 +80,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     email = factory.Sequence(lambda n: f"personne{n}@exemple.fr")
     first_name = "Camille"
     last_name = factory.Sequence(lambda n: f"Martin{n}")
-    password = factory.PostGenerationMethodCall("set_password", "mot-de-passe-de-test-solide")
+    password = factory.django.Password(TEST_PASSWORD)
 
 
 class MembershipFactory(factory.django.DjangoModelFactory):
@@ -89,7 +92,7 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     role = Role.STAFF
 
 
-TEST_TOTP_SECRET = "JBSWY3DPEHPK3PXP"
+TEST_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # 160 bits
 
 
 def give_totp(user: User, secret: str = TEST_TOTP_SECRET) -> Authenticator:

@@ -1,0 +1,633 @@
+"""Tenancy guard: every route of the project, every role, never a byte of another region.
+
+The routes are discovered from the URL resolver (pages, the DRF router under /api/,
+allauth's), so a new view is covered the day it is added, without editing this file.
+Two regions are built: A, where one person holds each role, and B, whose every object
+carries a canary string in its names. Then:
+
+* anonymous: every route that is not in PUBLIC_ROUTES is refused (login redirect for
+  pages, 401/403 with a structured JSON error for the API);
+* for each role of region A: every route is called (GET and POST, by session, and by
+  API token when the role may use the API) with the ids of B's objects in its integer
+  parameters and random values in the others. The answer is a refusal (403/404/405, or a
+  redirect that does not lead to a page of B), never a 5xx, never contains the canary,
+  and nothing is written about B's organisations.
+
+Ids: after region A is built, every table's id sequence jumps to ID_BASE, so that every
+object of B has an id above ID_BASE and every object of A one below. The test does not
+know which model a route reads, so it tries every id that belongs to some object of B;
+as the sequences of all tables restart at the same value, those ids overlap across
+models and a dozen ids cover every object of B.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import pytest
+from allauth.account.models import EmailAddress
+from auditlog.context import disable_auditlog
+from django.apps import apps
+from django.conf import settings
+from django.db import connection, models, transaction
+from django.test import Client, override_settings
+from django.test.client import ClientHandler
+from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
+from django.urls.converters import IntConverter, UUIDConverter
+from django.urls.exceptions import Resolver404
+from django.utils import timezone
+from django.utils.regex_helper import normalize
+
+from rempart.core.models import ApiToken, ApiTokenScope, AuditEntry, hash_token
+from rempart.core.roles import ROLES, Capability, OrgKind, Role, Scope
+from rempart.organisations import services
+from rempart.organisations.models import (
+    FinessImport,
+    LegalStatus,
+    Organisation,
+    Region,
+    Sector,
+    User,
+)
+from rempart.organisations.tests.factories import (
+    CategoryFactory,
+    DepartementFactory,
+    OrganisationFactory,
+    member,
+    next_finess,
+)
+
+CANARY = "CANARI-B-7f3a"
+ID_BASE = 700_000
+
+# Routes anyone may open without logging in. Everything else is private: a new route is
+# refused to anonymous people unless it is added here, on purpose, with a reason.
+# (Static files are served by WhiteNoise before the URL resolver and are not routes.)
+PUBLIC_ROUTES = {
+    "core:healthz": "probe of the load balancer; says 'ok' or 'error', nothing else",
+    "organisations:invitation_accept": "the signed, expiring link sent by e-mail",
+    # allauth's entrance: logging in, its second step, and recovering a password.
+    "account_login": "login form",
+    "mfa_authenticate": "second step of the login (TOTP code), before the person is logged in",
+    "account_signup": "closed (invitation only): the page only says so",
+    "account_reset_password": "asks for an e-mail address",
+    "account_reset_password_done": "'check your mailbox'",
+    "account_reset_password_from_key": "the signed link of the reset e-mail",
+    "account_reset_password_from_key_done": "'your password was changed'",
+    "account_inactive": "'this account is inactive'",
+    "account_email_verification_sent": "'check your mailbox'",
+    "account_confirm_email": "the signed link of an address confirmation e-mail",
+}
+
+REFUSED = {401, 403, 404, 405}
+
+
+# --- Routes -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Route:
+    """One URL pattern of the project, with what is needed to build URLs for it."""
+
+    name: str  # "namespace:name", or the regex when the pattern has no name
+    fmt: str  # URL template from django.utils.regex_helper.normalize, e.g. "organisations/%(pk)s/"
+    params: list[str]
+    callback: object
+    int_params: list[str] = field(default_factory=list)  # parameters that accept an id
+    samples: dict[str, str] = field(default_factory=dict)  # values for the other parameters
+
+    @property
+    def is_api(self) -> bool:
+        return self.fmt.startswith("api/")
+
+    @property
+    def is_public(self) -> bool:
+        return self.name in PUBLIC_ROUTES
+
+    def url(self, object_id: int | None = None) -> str:
+        values = dict(self.samples)
+        for param in self.int_params:
+            values[param] = str(object_id if object_id is not None else ID_BASE + 999_999)
+        return "/" + self.fmt % values
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _walk(patterns, prefix: str = "", namespace: str = "", converters=None):
+    converters = converters or {}
+    for pattern in patterns:
+        regex = pattern.pattern.regex.pattern.removeprefix("^")
+        if isinstance(pattern, URLResolver):
+            ns = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            yield from _walk(
+                pattern.url_patterns,
+                prefix + regex,
+                ns,
+                {**converters, **pattern.pattern.converters},
+            )
+        elif isinstance(pattern, URLPattern):
+            name = f"{namespace}{pattern.name}" if pattern.name else prefix + regex
+            yield (
+                name,
+                prefix + regex,
+                {**converters, **pattern.pattern.converters},
+                pattern.callback,
+            )
+
+
+def _resolves_to(path: str, callback) -> bool:
+    try:
+        return resolve(path).func is callback
+    except Resolver404:
+        return False
+
+
+def _sample_value(param: str, converter) -> str:
+    if param == "format":  # DRF's format suffix: a real format, so the view itself answers
+        return "json"
+    if isinstance(converter, UUIDConverter):
+        return str(uuid.uuid4())
+    return "zq" + secrets.token_hex(6).translate(str.maketrans("0123456789", "ghijklmnop"))
+
+
+def discover_routes() -> list[Route]:
+    routes = []
+    for name, regex, converters, callback in _walk(get_resolver().url_patterns):
+        fmt, params = max(normalize(regex), key=lambda candidate: len(candidate[1]))
+        route = Route(name=name, fmt=fmt, params=list(params), callback=callback)
+        route.samples = {p: _sample_value(p, converters.get(p)) for p in params}
+        for param in params:
+            converter = converters.get(param)
+            if isinstance(converter, IntConverter):
+                route.int_params.append(param)
+            elif converter is None and param != "format":
+                # A regex group: it takes ids if it accepts digits.
+                probe = {**route.samples, param: "4242"}
+                if _resolves_to("/" + fmt % probe, callback):
+                    route.int_params.append(param)
+        for param in route.int_params:
+            route.samples.pop(param)
+        assert _resolves_to(route.url(ID_BASE + 1), callback), f"cannot build a URL for {name}"
+        routes.append(route)
+    return routes
+
+
+ROUTES = discover_routes()
+
+
+def test_discovery_sees_the_whole_project():
+    """The guard is only as good as its route list: pages, API and allauth must all be in it."""
+    names = {route.name for route in ROUTES}
+    assert {
+        "organisations:detail",
+        "organisations:directory",
+        "core:audit",
+        "account_login",
+    } <= names
+    assert any(route.is_api for route in ROUTES)
+    assert any(route.int_params for route in ROUTES)
+    stale = set(PUBLIC_ROUTES) - names
+    assert not stale, f"PUBLIC_ROUTES names routes that no longer exist: {sorted(stale)}"
+
+
+# --- The two regions ----------------------------------------------------------------------------
+
+# For each organisation kind, where a role of that kind is held (first kind the role allows).
+KIND_PREFERENCE = [
+    OrgKind.ESTABLISHMENT,
+    OrgKind.CRRC,
+    OrgKind.ARS,
+    OrgKind.GHT,
+    OrgKind.PROVIDER,
+    OrgKind.LEGAL_ENTITY,
+    OrgKind.LIBERAL,
+]
+# National roles see every region by design: they are not tenants of a region.
+REGIONAL_ROLES = [role for role in Role if ROLES[role].scope != Scope.NATIONAL]
+
+
+@dataclass
+class Region_:
+    region: Region
+    orgs: dict[str, Organisation]
+    people: dict[str, User]  # role code (or "legal_entity_director") -> person
+
+
+def _build_region(code: str, label: str) -> Region_:
+    region = Region.objects.create(code=code, name=f"Région de test {code}")
+    dept = DepartementFactory(code=code, name=f"Département {code}", region=region)
+    health = CategoryFactory(code="355", label="Centre Hospitalier (C.H.)", sector=Sector.HEALTH)
+    ehpad = CategoryFactory(code="500", label="EHPAD", sector=Sector.MEDICO_SOCIAL)
+
+    def org(kind, name, **extra):
+        return OrganisationFactory(
+            kind=kind,
+            name=f"{name} {label}".strip(),
+            region=region,
+            departement=dept,
+            commune=f"Commune {label}".strip(),
+            **extra,
+        )
+
+    orgs = {
+        "ars": org(OrgKind.ARS, "ARS"),
+        "crrc": org(OrgKind.CRRC, "CRRC"),
+        "provider": org(OrgKind.PROVIDER, "Prestataire cyber"),
+        "liberal": org(OrgKind.LIBERAL, "Cabinet infirmier"),
+        "legal_entity": org(OrgKind.LEGAL_ENTITY, "Entité juridique", finess=next_finess(code)),
+    }
+    orgs["establishment"] = org(
+        OrgKind.ESTABLISHMENT,
+        "Centre hospitalier",
+        finess=next_finess(code),
+        category=health,
+        legal_status=LegalStatus.PUBLIC,
+        legal_entity=orgs["legal_entity"],
+    )
+    orgs["ght"] = org(OrgKind.GHT, "GHT", support_establishment=orgs["establishment"])
+    orgs["establishment"].ght = orgs["ght"]
+    orgs["establishment"].save()
+    orgs["sibling"] = org(
+        OrgKind.ESTABLISHMENT,
+        "Hôpital voisin",
+        finess=next_finess(code),
+        category=health,
+        legal_status=LegalStatus.PUBLIC,
+        ght=orgs["ght"],
+    )
+    orgs["essms"] = org(
+        OrgKind.ESTABLISHMENT,
+        "EHPAD",
+        finess=next_finess(code),
+        category=ehpad,
+        sector=Sector.MEDICO_SOCIAL,
+        legal_status=LegalStatus.PRIVATE_NON_PROFIT,
+    )
+
+    people = {}
+    for role in REGIONAL_ROLES:
+        kind = next(k for k in KIND_PREFERENCE if k in ROLES[role].org_kinds)
+        home = next(o for o in orgs.values() if o.kind == kind)
+        people[role.value] = member(
+            role,
+            home,
+            email=f"{role.value}-{code}-{label}@exemple.fr".lower().replace(" ", ""),
+            last_name=f"Personne {label}".strip(),
+        )
+    people["legal_entity_director"] = member(
+        Role.DIRECTOR,
+        orgs["legal_entity"],
+        email=f"direction-ej-{code}-{label}@exemple.fr".lower(),
+        last_name=f"Direction EJ {label}".strip(),
+    )
+    return Region_(region=region, orgs=orgs, people=people)
+
+
+def _jump_id_sequences(start: int) -> None:
+    """Make the next id of every table `start + 1` (see the module docstring)."""
+    tables = {
+        model._meta.db_table
+        for model in apps.get_models(include_auto_created=True)
+        if isinstance(model._meta.pk, models.AutoField)
+        and model._meta.managed
+        and not model._meta.proxy
+    }
+    with connection.cursor() as cursor:
+        for table in sorted(tables):
+            if connection.vendor == "sqlite":
+                cursor.execute("DELETE FROM sqlite_sequence WHERE name = %s", [table])
+                cursor.execute(
+                    "INSERT INTO sqlite_sequence (name, seq) VALUES (%s, %s)", [table, start]
+                )
+            elif connection.vendor == "postgresql":
+                cursor.execute(
+                    "SELECT setval(pg_get_serial_sequence(%s, 'id'), %s)", [table, start]
+                )
+            else:  # pragma: no cover - the project runs on SQLite and PostgreSQL only
+                pytest.fail(f"no id sequence reset for {connection.vendor}")
+
+
+def _raw_token(user: User, scope: str, name: str) -> str:
+    raw = ApiToken.generate_key()
+    ApiToken.objects.create(
+        user=user, name=name, key_prefix=raw[:12], key_hash=hash_token(raw), scope=scope
+    )
+    return raw
+
+
+@dataclass
+class World:
+    a: Region_
+    b: Region_
+    tokens: dict[str, str]  # role code in A -> raw read-write API token
+    b_ids: list[int]  # every id of an object of B, whatever its model
+    b_models_by_id: dict[int, list[str]]
+    b_org_ids: list[int]
+    canaries: list[str]
+    # Like Client's own handler: CSRF is not checked, so POSTs reach the views.
+    handler: ClientHandler = field(default_factory=lambda: ClientHandler(enforce_csrf_checks=False))
+
+    def client(self, **defaults) -> Client:
+        """A test client sharing one request handler: its middleware chain is built once."""
+        # A view that crashes answers 500 (reported with its route) instead of stopping the run.
+        client = Client(raise_request_exception=False, **defaults)
+        client.handler = self.handler
+        return client
+
+
+def _build_world() -> World:
+    a = _build_region("91", "")
+    tokens = {}
+    for key, user in a.people.items():
+        role = Role.DIRECTOR if key == "legal_entity_director" else Role(key)
+        if Capability.USE_API in ROLES[role].capabilities:
+            tokens[key] = _raw_token(user, ApiTokenScope.READ_WRITE, "Jeton de test")
+
+    _jump_id_sequences(ID_BASE)
+    started = timezone.now()
+
+    # Region B's people and organisations are created without their creation records (a few
+    # dozen audit entries would multiply the ids to try); the audited writes below still give
+    # B its audit entries, through the services.
+    with disable_auditlog():
+        b = _build_region("92", CANARY)
+    rssi = b.people[Role.RSSI.value]
+    ars_manager = b.people[Role.ARS_MANAGER.value]
+    # Objects of every tenant-owned model, each named with the canary.
+    pending = services.invitation_create(
+        actor=rssi,
+        organisation=b.orgs["establishment"],
+        email=f"{CANARY}-invitee@exemple.fr".lower(),
+        role=Role.DSI,
+    )
+    revoked = services.invitation_create(
+        actor=rssi,
+        organisation=b.orgs["establishment"],
+        email=f"{CANARY}-revoked@exemple.fr".lower(),
+        role=Role.STAFF,
+    )
+    services.invitation_revoke(actor=rssi, invitation=revoked)
+    services.organisation_update(
+        actor=ars_manager,
+        organisation=b.orgs["essms"],
+        phone="0400000000",
+        email=f"{CANARY}-contact@exemple.fr".lower(),
+    )
+    _raw_token(ars_manager, ApiTokenScope.READ_WRITE, f"Jeton {CANARY}")
+    EmailAddress.objects.create(user=rssi, email=rssi.email, verified=True, primary=True)
+    finess_import = FinessImport.objects.create(
+        source_name=f"finess-{CANARY}.csv",
+        uploaded_by=b.people[Role.CRRC_OPERATOR.value],
+        status=FinessImport.Status.DONE,
+        lines_read=3,
+        rejected_count=1,
+        rejections=[{"line": 2, "finess": "920000000", "reason": f"Rejet {CANARY}"}],
+        started_at=started,
+        finished_at=timezone.now(),
+    )
+    # Uploaded by B's CRRC: a run of region B (a run without region is a national one,
+    # from the command line, which every importer may read).
+    finess_import.regions.set([b.region])
+    assert pending.pk > ID_BASE
+
+    b_models_by_id: dict[int, list[str]] = {}
+    for model in apps.get_models():
+        if not isinstance(model._meta.pk, models.AutoField):
+            continue
+        for pk in model._default_manager.filter(pk__gt=ID_BASE).values_list("pk", flat=True):
+            b_models_by_id.setdefault(pk, []).append(model._meta.label)
+    canaries = [CANARY.lower()] + [o.finess for o in b.orgs.values() if o.finess]
+    return World(
+        a=a,
+        b=b,
+        tokens=tokens,
+        b_ids=sorted(b_models_by_id),
+        b_models_by_id=b_models_by_id,
+        b_org_ids=[o.pk for o in b.orgs.values()],
+        canaries=canaries,
+    )
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker):
+    """Both regions, built once for the module inside a transaction rolled back at the end
+    (each test then runs in its own savepoint)."""
+    with (
+        django_db_blocker.unblock(),
+        override_settings(
+            PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+            # (E-mails and tasks are scheduled on commit: never, in this rolled-back transaction.)
+            # WhiteNoise would index every static file again for each new test client (0.4 s each);
+            # static files are not routes and play no part here.
+            WHITENOISE_USE_FINDERS=False,
+        ),
+    ):
+        atomic = transaction.atomic()
+        atomic._from_testcase = True  # let durable blocks of the code under test nest in it
+        atomic.__enter__()
+        # Thousands of refusals: their log lines (one per 4xx) would cost more than the checks.
+        # Server errors are still logged, with their traceback.
+        loggers = [logging.getLogger(name) for name in ("django_structlog", "django.request")]
+        levels = [logger.level for logger in loggers]
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        try:
+            yield _build_world()
+        finally:
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)
+
+
+def test_region_b_holds_every_tenant_owned_model(world, db):
+    """Each model that belongs to an organisation or a person has objects in B, so the
+    guard tries their ids. A new tenant-owned model must get a B object in _build_world."""
+    user_model, org_model = apps.get_model(settings.AUTH_USER_MODEL), Organisation
+
+    def tenant_owned(model) -> bool:
+        if model in (user_model, org_model):
+            return True
+        return any(
+            isinstance(f, models.ForeignKey) and f.related_model in (user_model, org_model)
+            for f in model._meta.get_fields()
+        )
+
+    present = {label for labels in world.b_models_by_id.values() for label in labels}
+    missing = sorted(
+        model._meta.label
+        for model in apps.get_models()
+        if tenant_owned(model) and model._meta.label not in present
+    )
+    assert not missing, f"region B has no object of these tenant-owned models: {missing}"
+    assert len(world.b_ids) < 40, "too many B ids: the guard would get slow"
+
+
+# --- Checks -------------------------------------------------------------------------------------
+
+
+def _body(response) -> str:
+    content = response.getvalue() if hasattr(response, "getvalue") else response.content
+    headers = "\n".join(f"{k}: {v}" for k, v in response.headers.items())
+    return (headers + "\n" + content.decode("utf-8", errors="replace")).lower()
+
+
+def _leaks(world: World, response) -> list[str]:
+    body = _body(response)
+    return [canary for canary in world.canaries if canary.lower() in body]
+
+
+def _redirect_into_b(world: World, response) -> str | None:
+    """The B object a redirect leads to, if any (a redirect to the login page is fine)."""
+    if response.status_code not in (301, 302, 303, 307, 308):
+        return None
+    path = urlsplit(response["Location"]).path
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return None
+    for value in match.kwargs.values():
+        if str(value).isdigit() and int(value) in world.b_models_by_id:
+            return f"{path} ({', '.join(world.b_models_by_id[int(value)])} of region B)"
+    return None
+
+
+def _ids_for(route: Route, world: World) -> list[int | None]:
+    if not route.int_params:
+        return [None]
+    if route.is_public:
+        return [world.b_ids[0]]
+    return world.b_ids
+
+
+def _b_audit_count(world: World) -> int:
+    return AuditEntry.objects.filter(organisation_id__in=world.b_org_ids).count()
+
+
+# --- Anonymous ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=str)
+def test_anonymous_is_refused_everywhere_but_public_routes(route, world, db):
+    client = world.client()
+    login_url = reverse("account_login")
+    for method in ("get", "post"):
+        response = getattr(client, method)(route.url(world.b_ids[0]))
+        label = f"anonymous {method.upper()} {route.url(world.b_ids[0])} ({route.name})"
+        assert response.status_code < 500, f"{label}: {response.status_code}"
+        assert not _leaks(world, response), f"{label}: body shows region B data"
+        if route.is_public:
+            continue
+        if route.is_api and response.status_code != 302:  # (a 302: an HTML page under /api/)
+            assert response.status_code in (401, 403), (
+                f"{label}: {response.status_code}, not refused"
+            )
+            error = response.json().get("error", {})
+            assert error.get("code"), f"{label}: not a structured error"
+            assert error.get("message"), f"{label}: not a structured error"
+        else:
+            assert response.status_code == 302, f"{label}: {response.status_code}, not refused"
+            assert response["Location"].startswith(login_url), (
+                f"{label}: redirects to {response['Location']}"
+            )
+
+
+# --- Every role of region A against region B ---------------------------------------------------
+
+
+# Query-string parameters a list may take to narrow to one object: tried with B's ids.
+PROBE_PARAMS = (
+    "organisation",
+    "organisation_id",
+    "ght",
+    "user",
+    "membership",
+    "legal_entity",
+    "pk",
+    "id",
+)
+
+
+@pytest.mark.parametrize("role", [*REGIONAL_ROLES, "legal_entity_director"], ids=str)
+def test_role_of_region_a_never_reaches_region_b(role, world, db):
+    key = role.value if isinstance(role, Role) else role
+    user = world.a.people[key]
+    session = world.client()
+    session.force_login(user)
+    clients = [("session", session)]
+    if key in world.tokens:
+        clients.append(("token", world.client(HTTP_AUTHORIZATION=f"Token {world.tokens[key]}")))
+    b_target = world.b.orgs["establishment"].pk
+    probe = "?" + "&".join(f"{p}={b_target}" for p in PROBE_PARAMS)
+
+    failures: list[str] = []
+    answered: dict[str, int] = {}  # client -> number of 200 answers (the person really got in)
+    audit_before = _b_audit_count(world)
+
+    def check(
+        route: Route, client_label: str, client, method: str, url: str, with_b_id: bool
+    ) -> int:
+        response = getattr(client, method)(url)
+        answered[client_label] = answered.get(client_label, 0) + (response.status_code == 200)
+        label = (
+            f"{key} {client_label} {method.upper()} {url} ({route.name}) → {response.status_code}"
+        )
+        if response.status_code >= 500:
+            failures.append(f"{label}: server error")
+        if leaks := _leaks(world, response):
+            failures.append(f"{label}: body shows region B data {leaks}")
+        if into_b := _redirect_into_b(world, response):
+            failures.append(f"{label}: redirects to {into_b}")
+        elif with_b_id and not route.is_public and response.status_code not in REFUSED | {302, 303}:
+            failures.append(f"{label}: a B id was not refused")
+        elif (
+            route.params
+            and not route.is_public
+            and response.status_code not in REFUSED | {302, 303, 400, 410}
+        ):
+            failures.append(f"{label}: a made-up value was not refused")
+        if method == "post" and client_label == "session" and "_auth_user_id" not in client.session:
+            client.force_login(user)  # the route logged us out (logout): carry on logged in
+        return response.status_code
+
+    for route in ROUTES:
+        route_clients = clients if route.is_api else clients[:1]
+        # A method the route does not handle (405 on the first id) is not tried with the others.
+        not_allowed: set[tuple[str, str]] = set()
+        for object_id in _ids_for(route, world):
+            url = route.url(object_id)
+            for client_label, client in route_clients:
+                for method in ("get", "post"):
+                    if (client_label, method) in not_allowed:
+                        continue
+                    if (
+                        check(route, client_label, client, method, url, object_id is not None)
+                        == 405
+                    ):
+                        not_allowed.add((client_label, method))
+                    if method == "get" and not route.params:
+                        check(route, client_label, client, "get", url + probe, False)
+
+    # A guard that is refused everywhere proves nothing: the person must reach their own pages.
+    for client_label, _client in clients:
+        if not answered.get(client_label):
+            failures.append(
+                f"{key} {client_label}: no route answered 200, the checks above prove nothing"
+            )
+    if (after := _b_audit_count(world)) != audit_before:
+        failures.append(f"{key}: {after - audit_before} audit entries written about region B")
+    assert not failures, f"{len(failures)} tenancy failures:\n" + "\n".join(failures)
+
+
+def test_guard_detects_a_leak(world, db):
+    """The guard can fail: region B's own RSSI sees B's canary on their establishment page."""
+    client = Client()
+    client.force_login(world.b.people[Role.RSSI.value])
+    response = client.get(reverse("organisations:detail", args=[world.b.orgs["establishment"].pk]))
+    assert response.status_code == 200
+    assert _leaks(world, response)
