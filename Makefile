@@ -39,7 +39,7 @@ migrate: install
 	$(MANAGE) migrate --noinput
 
 demo: install migrate
-	$(MANAGE) seed_demo
+	$(MANAGE) seed_demo --url http://$(HOST):$(PORT)/
 	@echo
 	$(MANAGE) runserver $(HOST):$(PORT)
 

@@ -1,14 +1,13 @@
-import csv
-
 from django import forms
 from django.core.paginator import Paginator
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
 
 from rempart.organisations import perms
 
 from .audit import audit_entries, describe_changes
+from .csv_export import csv_response
 from .models import AuditEntry
 from .roles import Capability
 
@@ -81,20 +80,8 @@ def audit_list(request):
     )
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
-def _safe_cell(value) -> str:
-    """Neutralise spreadsheet formulas (CSV injection)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def audit_export(request):
     _form, _organisation, entries = _filtered(request)
-    writer = csv.writer(_Echo(), delimiter=";")
     header = [
         "date",
         "acteur",
@@ -110,7 +97,6 @@ def audit_export(request):
     ]
 
     def rows():
-        yield "\ufeff" + writer.writerow(header)
         for entry in entries.select_related("organisation").iterator(chunk_size=2000):
             base = [
                 timezone.localtime(entry.timestamp).isoformat(timespec="seconds"),
@@ -122,11 +108,8 @@ def audit_export(request):
                 entry.object_repr,
                 entry.organisation.name if entry.organisation_id and entry.organisation else "",
             ]
-            changes = describe_changes(entry) or [("", "", "")]
-            for field, before, after in changes:
-                yield writer.writerow([_safe_cell(v) for v in [*base, field, before, after]])
+            for field, before, after in describe_changes(entry) or [("", "", "")]:
+                yield [*base, field, before, after]
 
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    response["Content-Disposition"] = f'attachment; filename="journal-audit-{stamp}.csv"'
-    return response
+    return csv_response(f"journal-audit-{stamp}.csv", header, rows())

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Exists, OuterRef, Q
 from django.urls import reverse
+from django.utils.translation import ngettext
 
 from rempart.core.roles import ROLES, Capability, OrgKind, Role
 from rempart.organisations import perms
@@ -50,7 +51,12 @@ def home_for(user) -> dict:
     if pending:
         actions.append(
             NextAction(
-                f"{pending} invitation(s) en attente de réponse",
+                ngettext(
+                    "%(n)d invitation en attente de réponse",
+                    "%(n)d invitations en attente de réponse",
+                    pending,
+                )
+                % {"n": pending},
                 "Relancez les personnes invitées ou annulez les invitations devenues inutiles.",
                 reverse("organisations:people", args=[managed[0].pk]),
                 "Voir les invitations",
@@ -80,7 +86,12 @@ def home_for(user) -> dict:
             if without_members:
                 actions.append(
                     NextAction(
-                        f"{without_members} établissement(s) sans aucun membre sur la plateforme",
+                        ngettext(
+                            "%(n)d établissement sans aucun membre sur la plateforme",
+                            "%(n)d établissements sans aucun membre sur la plateforme",
+                            without_members,
+                        )
+                        % {"n": without_members},
                         "Invitez leur directeur ou leur RSSI pour qu'ils rejoignent le programme.",
                         reverse("organisations:directory") + "?membres=aucun",
                         "Voir ces établissements",

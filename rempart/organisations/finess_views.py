@@ -3,16 +3,15 @@
 Thin views: who may import and which runs they see is decided in `importer` (404 otherwise).
 """
 
-import csv
-
 from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods
 
+from rempart.core.csv_export import csv_response
 from rempart.core.errors import DomainError
 
 from . import importer, perms
@@ -101,36 +100,14 @@ def import_detail(request, pk: int):
     return render(request, "organisations/finess_import_detail.html", context)
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
-def _safe_cell(value) -> str:
-    """Neutralise spreadsheet formulas (CSV injection): the file's content is not trusted."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 @require_GET
 def rejections_csv(request, pk: int):
     _require_importer(request)
     finess_import = importer.get_visible_import(request.user, pk)
-    writer = csv.writer(_Echo(), delimiter=";")
-
-    def rows():
-        yield "\ufeff" + writer.writerow(["ligne", "finess", "motif"])
-        for rejection in finess_import.rejections or []:
-            yield writer.writerow(
-                [
-                    _safe_cell(rejection.get("line")),
-                    _safe_cell(rejection.get("finess")),
-                    _safe_cell(rejection.get("reason")),
-                ]
-            )
-
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = (
-        f'attachment; filename="rejets-import-finess-{finess_import.pk}.csv"'
+    rows = (
+        [rejection.get("line"), rejection.get("finess"), rejection.get("reason")]
+        for rejection in finess_import.rejections or []
     )
-    return response
+    return csv_response(
+        f"rejets-import-finess-{finess_import.pk}.csv", ["ligne", "finess", "motif"], rows
+    )

@@ -47,7 +47,10 @@ class InvitationForm(forms.Form):
 
     def __init__(self, *args, roles: list[Role], **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["role"].choices = [(r.value, ROLES[r].label) for r in roles]
+        # No preselected role: granting one (director, RSSI…) must be a deliberate choice.
+        self.fields["role"].choices = [("", _("— Choisissez un rôle —"))] + [
+            (r.value, ROLES[r].label) for r in roles
+        ]
 
 
 class AcceptInvitationForm(forms.Form):

@@ -854,23 +854,46 @@ class _Importer:
     def _number(fields: list[str], index: int) -> str:
         return fields[index].strip().upper()[:20] if len(fields) > index else ""
 
-    def _parse_legal_entity(self, line_no: int, fields: list[str]) -> _Line:
-        if len(fields) != len(EJ_FIELDS):
+    @staticmethod
+    def _checked_line(
+        line_no: int,
+        fields: list[str],
+        line_type: str,
+        expected: tuple | list,
+        number_index: int,
+        seen: dict[str, int],
+        whose: str,
+    ) -> tuple[list[str], str]:
+        """The stripped fields and the FINESS number of a line, once its shape, its number and
+        its uniqueness within the file are checked (a `_Reject` says why not)."""
+        if len(fields) != len(expected):
             raise _Reject(
-                f"La ligne « structureej » compte {len(fields)} champs au lieu des {len(EJ_FIELDS)} attendus "
+                f"La ligne « {line_type} » compte {len(fields)} champs au lieu des {len(expected)} attendus "
                 "(séparateur point-virgule)."
             )
         f = [value.strip() for value in fields]
-        number = f[EJ["nofinessej"]].upper()
+        number = f[number_index].upper()
         error = finess_error(number)
         if error:
-            raise _Reject(f"Numéro FINESS de l'entité juridique invalide : {_lower_first(error)}")
-        first = self.seen_ej.get(number)
+            raise _Reject(f"Numéro FINESS {whose} invalide : {_lower_first(error)}")
+        first = seen.get(number)
         if first is not None:
             raise _Reject(
                 f"Ce numéro FINESS figure déjà à la ligne {first} du fichier : seule la première est importée."
             )
-        self.seen_ej[number] = line_no
+        seen[number] = line_no
+        return f, number
+
+    def _parse_legal_entity(self, line_no: int, fields: list[str]) -> _Line:
+        f, number = self._checked_line(
+            line_no,
+            fields,
+            "structureej",
+            EJ_FIELDS,
+            EJ["nofinessej"],
+            self.seen_ej,
+            "de l'entité juridique",
+        )
         departement = self._departement(f[EJ["departement"]])
         postal_code, commune = _routing(f[EJ["ligneacheminement"]])
         values = {
@@ -971,22 +994,15 @@ class _Importer:
         self._flush_establishments()
 
     def _parse_establishment(self, line_no: int, fields: list[str]) -> _Line | None:
-        if len(fields) != len(ET_FIELDS):
-            raise _Reject(
-                f"La ligne « structureet » compte {len(fields)} champs au lieu des {len(ET_FIELDS)} attendus "
-                "(séparateur point-virgule)."
-            )
-        f = [value.strip() for value in fields]
-        number = f[ET["nofinesset"]].upper()
-        error = finess_error(number)
-        if error:
-            raise _Reject(f"Numéro FINESS de l'établissement invalide : {_lower_first(error)}")
-        first = self.seen_et.get(number)
-        if first is not None:
-            raise _Reject(
-                f"Ce numéro FINESS figure déjà à la ligne {first} du fichier : seule la première est importée."
-            )
-        self.seen_et[number] = line_no
+        f, number = self._checked_line(
+            line_no,
+            fields,
+            "structureet",
+            ET_FIELDS,
+            ET["nofinesset"],
+            self.seen_et,
+            "de l'établissement",
+        )
         departement = self._departement(f[ET["departement"]])
         if not self._in_scope(departement.region_id):
             self.report.out_of_region += 1

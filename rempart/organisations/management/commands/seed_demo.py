@@ -19,8 +19,14 @@ class Command(BaseCommand):
             action="store_true",
             help="Supprime d'abord les organisations et comptes de démonstration, puis les recrée.",
         )
+        parser.add_argument(
+            "--url",
+            default=demo.DEMO_URL,
+            help="Adresse à afficher pour se connecter (celle du serveur lancé).",
+        )
 
-    def handle(self, *args, reset=False, **options):
+    def handle(self, *args, reset=False, url=demo.DEMO_URL, **options):
+        self.url = url
         try:
             result = demo.seed(reset_first=reset)
         except demo.DemoError as exc:
@@ -48,7 +54,7 @@ class Command(BaseCommand):
                 f"  GHT et chiffres d'activité mis à jour sur {result.organisations_updated} organisation(s)."
             )
         w("")
-        w(self.style.MIGRATE_HEADING(f"Adresse : {demo.DEMO_URL}"))
+        w(self.style.MIGRATE_HEADING(f"Adresse : {self.url}"))
         w(f"Mot de passe de tous les comptes de démonstration : {demo.DEMO_PASSWORD}")
         w("")
         rows = [("Rôle", "Courriel", "Organisation", "Double authentification")]
