@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "django_structlog",
     "rempart.core",
     "rempart.organisations",
+    "rempart.programme",
 ]
 
 MIDDLEWARE = [

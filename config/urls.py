@@ -5,4 +5,5 @@ urlpatterns = [
     path("api/", include("config.api_urls")),
     path("", include("rempart.core.urls")),
     path("organisations/", include("rempart.organisations.urls")),
+    path("programme/", include("rempart.programme.urls")),
 ]

@@ -393,6 +393,31 @@ def _build_world() -> World:
     # Uploaded by B's CRRC: a run of region B (a run without region is a national one,
     # from the command line, which every importer may read).
     finess_import.regions.set([b.region])
+    # A funding call of B (the domain is national reference data: no canary in it).
+    import datetime
+
+    from rempart.programme.models import ApplicantRule, Domain
+    from rempart.programme.services import call_create
+
+    today, day = timezone.localdate(), datetime.timedelta(days=1)
+    call_create(
+        actor=ars_manager,
+        region=b.region,
+        domain=Domain.objects.get_or_create(
+            code="D2", defaults={"title": "Domaine 2", "axis": "gouvernance"}
+        )[0],
+        title=f"Appel {CANARY}",
+        legal_reference=f"Arrêté {CANARY}",
+        national_amount_eur=45_000_000,
+        envelope_eur=5_600_000,
+        applicant_rule=ApplicantRule.GHT_OR_LEGAL_ENTITY,
+        application_opens_on=today - day,
+        application_closes_on=today + 60 * day,
+        declaration_deadline=today + 300 * day,
+        payment_opens_on=today + 301 * day,
+        payment_closes_on=today + 400 * day,
+        ceiling_schedule={"basis": "beds", "method": "rate", "rate": "100.00"},
+    )
     assert pending.pk > ID_BASE
 
     b_models_by_id: dict[int, list[str]] = {}

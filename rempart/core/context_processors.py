@@ -25,6 +25,8 @@ def navigation(request):
                 reverse("organisations:detail", args=[memberships[0].organisation_id]),
             )
         )
+    if perms.has_capability(user, Capability.VIEW_PROGRAMME):
+        items.append((_("Programme CaRE"), reverse("programme:calls")))
     if perms.has_capability(user, Capability.IMPORT_FINESS):
         items.append((_("Import FINESS"), reverse("organisations:finess_import")))
     if perms.has_capability(user, Capability.VIEW_AUDIT):

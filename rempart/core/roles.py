@@ -50,6 +50,9 @@ class Capability(StrEnum):
     EDIT_ORGANISATION = "edit_organisation"  # edit organisation details within scope
     VIEW_AUDIT = "view_audit"  # read the audit trail of organisations within scope
     USE_API = "use_api"  # create personal API tokens
+    VIEW_PROGRAMME = "view_programme"  # CaRE domains and the calls of one's region
+    MANAGE_CALLS = "manage_calls"  # open and edit the region's funding calls, windows, envelope
+    EDIT_PROGRAMME_DATA = "edit_programme_data"  # edit domains, prerequisites and targets
 
 
 class Role(StrEnum):
@@ -91,7 +94,7 @@ ROLES: dict[Role, RoleSpec] = {
             _("Observateur national"),
             frozenset({OrgKind.NATIONAL}),
             Scope.NATIONAL,
-            frozenset({C.VIEW_DIRECTORY, C.USE_API}),
+            frozenset({C.VIEW_DIRECTORY, C.USE_API, C.VIEW_PROGRAMME}),
         ),
         RoleSpec(
             Role.ARS_MANAGER,
@@ -99,7 +102,16 @@ ROLES: dict[Role, RoleSpec] = {
             frozenset({OrgKind.ARS}),
             Scope.REGION,
             _READ
-            | {C.MANAGE_PEOPLE, C.IMPORT_FINESS, C.EDIT_ORGANISATION, C.VIEW_AUDIT, C.USE_API},
+            | {
+                C.MANAGE_PEOPLE,
+                C.IMPORT_FINESS,
+                C.EDIT_ORGANISATION,
+                C.VIEW_AUDIT,
+                C.USE_API,
+                C.VIEW_PROGRAMME,
+                C.MANAGE_CALLS,
+                C.EDIT_PROGRAMME_DATA,
+            },
             grantable=frozenset({Role.ARS_MANAGER, Role.GHT_COORDINATOR}) | _ESTABLISHMENT_ROLES,
         ),
         RoleSpec(
@@ -108,7 +120,14 @@ ROLES: dict[Role, RoleSpec] = {
             frozenset({OrgKind.CRRC}),
             Scope.REGION,
             _READ
-            | {C.MANAGE_PEOPLE, C.IMPORT_FINESS, C.EDIT_ORGANISATION, C.VIEW_AUDIT, C.USE_API},
+            | {
+                C.MANAGE_PEOPLE,
+                C.IMPORT_FINESS,
+                C.EDIT_ORGANISATION,
+                C.VIEW_AUDIT,
+                C.USE_API,
+                C.VIEW_PROGRAMME,
+            },
             grantable=frozenset(
                 {
                     Role.CRRC_OPERATOR,
@@ -139,7 +158,8 @@ ROLES: dict[Role, RoleSpec] = {
             _("Coordinateur GHT"),
             frozenset({OrgKind.GHT}),
             Scope.GHT,
-            _READ | {C.MANAGE_PEOPLE, C.EDIT_ORGANISATION, C.VIEW_AUDIT, C.USE_API},
+            _READ
+            | {C.MANAGE_PEOPLE, C.EDIT_ORGANISATION, C.VIEW_AUDIT, C.USE_API, C.VIEW_PROGRAMME},
             grantable=frozenset({Role.GHT_COORDINATOR}) | _ESTABLISHMENT_ROLES,
         ),
         RoleSpec(
@@ -147,7 +167,8 @@ ROLES: dict[Role, RoleSpec] = {
             _("Directeur d'établissement"),
             _ESTABLISHMENT_KINDS,
             Scope.ORGANISATION,
-            _READ | {C.MANAGE_PEOPLE, C.EDIT_ORGANISATION, C.VIEW_AUDIT, C.USE_API},
+            _READ
+            | {C.MANAGE_PEOPLE, C.EDIT_ORGANISATION, C.VIEW_AUDIT, C.USE_API, C.VIEW_PROGRAMME},
             grantable=_ESTABLISHMENT_ROLES,
             sees_own_ght=True,
         ),
@@ -156,7 +177,8 @@ ROLES: dict[Role, RoleSpec] = {
             _("RSSI / référent SSI"),
             _ESTABLISHMENT_KINDS,
             Scope.ORGANISATION,
-            _READ | {C.MANAGE_PEOPLE, C.EDIT_ORGANISATION, C.VIEW_AUDIT, C.USE_API},
+            _READ
+            | {C.MANAGE_PEOPLE, C.EDIT_ORGANISATION, C.VIEW_AUDIT, C.USE_API, C.VIEW_PROGRAMME},
             grantable=_ESTABLISHMENT_ROLES,
             sees_own_ght=True,
         ),
@@ -165,7 +187,7 @@ ROLES: dict[Role, RoleSpec] = {
             _("DSI"),
             _ESTABLISHMENT_KINDS,
             Scope.ORGANISATION,
-            _READ | {C.MANAGE_PEOPLE, C.USE_API},
+            _READ | {C.MANAGE_PEOPLE, C.USE_API, C.VIEW_PROGRAMME},
             grantable=frozenset({Role.DSI, Role.STAFF}),
             sees_own_ght=True,
         ),
