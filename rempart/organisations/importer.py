@@ -41,7 +41,7 @@ from django.utils.encoding import smart_str
 
 from rempart.core.errors import DomainError
 from rempart.core.models import AuditEntry
-from rempart.core.roles import ORG_KIND_LABELS, ROLES, Capability, OrgKind, Role, Scope
+from rempart.core.roles import ORG_KIND_LABELS, Capability, OrgKind
 
 from . import perms
 from .finess import finess_error
@@ -295,16 +295,7 @@ def _finess_departement_aliases() -> dict[str, str]:
 
 def import_region_ids(user) -> set[int] | None:
     """Regions where `user` may import (None: every region). Empty set: nowhere."""
-    region_ids: set[int] = set()
-    for membership in perms.active_memberships(user):
-        spec = ROLES[Role(membership.role)]
-        if Capability.IMPORT_FINESS not in spec.capabilities:
-            continue
-        if spec.scope == Scope.NATIONAL:
-            return None
-        if membership.organisation.region_id:
-            region_ids.add(membership.organisation.region_id)
-    return region_ids
+    return perms.capability_regions(user, Capability.IMPORT_FINESS)
 
 
 def import_scope_label(user) -> str:

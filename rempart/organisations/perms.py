@@ -148,18 +148,29 @@ def requires_mfa(user) -> bool:
     )
 
 
-def _regional_editor_regions(user) -> set[int] | None:
-    """Regions where the user edits the registry (None: every region)."""
+def capability_regions(
+    user, capability: Capability, *, whole_region_only: bool = False
+) -> set[int] | None:
+    """Regions of the memberships that grant `capability`: None means every region (a national
+    role), an empty set nowhere. With `whole_region_only`, only roles whose scope is the whole
+    region count (an establishment's director edits their establishment, not the region)."""
     regions: set[int] = set()
     for membership in active_memberships(user):
         spec = ROLES[Role(membership.role)]
-        if Capability.EDIT_ORGANISATION not in spec.capabilities:
+        if capability not in spec.capabilities:
             continue
         if spec.scope == Scope.NATIONAL:
             return None
-        if spec.scope == Scope.REGION and membership.organisation.region_id:
+        if whole_region_only and spec.scope != Scope.REGION:
+            continue
+        if membership.organisation.region_id:
             regions.add(membership.organisation.region_id)
     return regions
+
+
+def _regional_editor_regions(user) -> set[int] | None:
+    """Regions where the user edits the registry (None: every region)."""
+    return capability_regions(user, Capability.EDIT_ORGANISATION, whole_region_only=True)
 
 
 def creatable_regions(user) -> set[int] | None:

@@ -11,16 +11,7 @@ def programme_regions(user, capability: Capability = Capability.VIEW_PROGRAMME) 
 
     Region- and national-scope roles reach their region (all regions); the others the regions
     of the organisations they belong to (an establishment sees the calls of its region)."""
-    regions: set[int] = set()
-    for membership in org_perms.active_memberships(user):
-        spec = ROLES[Role(membership.role)]
-        if capability not in spec.capabilities:
-            continue
-        if spec.scope == Scope.NATIONAL:
-            return None
-        if membership.organisation.region_id:
-            regions.add(membership.organisation.region_id)
-    return regions
+    return org_perms.capability_regions(user, capability)
 
 
 def can_view_programme(user) -> bool:
