@@ -664,6 +664,28 @@ def _update_through_copy(
         cursor.execute(f"DROP TABLE {staging}")
 
 
+def _identity_values(f: list[str], columns: dict[str, int], *, default_name: str) -> dict[str, str]:
+    """Name, address, postal code, commune, phone and APE code: read the same way from
+    establishment and legal-entity lines (`columns` maps a column name to its position)."""
+    postal_code, commune = _routing(f[columns["ligneacheminement"]])
+    address = _address(
+        f[columns["numvoie"]],
+        f[columns["compvoie"]],
+        f[columns["typvoie"]],
+        f[columns["voie"]],
+        f[columns["compldistrib"]],
+        f[columns["lieuditbp"]],
+    )
+    return {
+        "name": _clip(f[columns["rslongue"]] or f[columns["rs"]] or default_name, "name"),
+        "address": _clip(address, "address"),
+        "postal_code": _clip(postal_code, "postal_code"),
+        "commune": _clip(commune, "commune"),
+        "phone": _clip(f[columns["telephone"]], "phone"),
+        "ape_code": _clip(f[columns["codeape"]], "ape_code"),
+    }
+
+
 class _Importer:
     """One run over one file. Not reusable."""
 
@@ -886,24 +908,8 @@ class _Importer:
             "de l'entité juridique",
         )
         departement = self._departement(f[EJ["departement"]])
-        postal_code, commune = _routing(f[EJ["ligneacheminement"]])
         values = {
-            "name": _clip(f[EJ["rslongue"]] or f[EJ["rs"]] or _placeholder_name(number), "name"),
-            "address": _clip(
-                _address(
-                    f[EJ["numvoie"]],
-                    f[EJ["compvoie"]],
-                    f[EJ["typvoie"]],
-                    f[EJ["voie"]],
-                    f[EJ["compldistrib"]],
-                    f[EJ["lieuditbp"]],
-                ),
-                "address",
-            ),
-            "postal_code": _clip(postal_code, "postal_code"),
-            "commune": _clip(commune, "commune"),
-            "phone": _clip(f[EJ["telephone"]], "phone"),
-            "ape_code": _clip(f[EJ["codeape"]], "ape_code"),
+            **_identity_values(f, EJ, default_name=_placeholder_name(number)),
             "legal_status": legal_status_from_code(f[EJ["statutjuridique"]]),
             "region_id": departement.region_id,
             "departement_id": departement.pk,
@@ -1032,25 +1038,9 @@ class _Importer:
             attname: _parse_date(f[ET[column]], column)
             for column, (attname, _label) in DATE_COLUMNS.items()
         }
-        postal_code, commune = _routing(f[ET["ligneacheminement"]])
         values = {
-            "name": _clip(f[ET["rslongue"]] or f[ET["rs"]] or f"Établissement {number}", "name"),
-            "address": _clip(
-                _address(
-                    f[ET["numvoie"]],
-                    f[ET["compvoie"]],
-                    f[ET["typvoie"]],
-                    f[ET["voie"]],
-                    f[ET["compldistrib"]],
-                    f[ET["lieuditbp"]],
-                ),
-                "address",
-            ),
-            "postal_code": _clip(postal_code, "postal_code"),
-            "commune": _clip(commune, "commune"),
-            "phone": _clip(f[ET["telephone"]], "phone"),
+            **_identity_values(f, ET, default_name=f"Établissement {number}"),
             "siret": _clip(f[ET["siret"]], "siret"),
-            "ape_code": _clip(f[ET["codeape"]], "ape_code"),
             "mft_code": _clip(f[ET["codemft"]], "mft_code"),
             "mft_label": _clip(f[ET["libmft"]], "mft_label"),
             "sph_code": _clip(f[ET["codesph"]], "sph_code"),
