@@ -3,7 +3,7 @@ from django.core.cache import cache
 
 
 @pytest.fixture(autouse=True)
-def _fast_and_strict(settings):
+def _fast_and_strict(settings, tmp_path_factory):
     """Fast hashing and inline tasks (pytest-django already routes mail to the in-memory outbox)."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.CELERY_TASK_ALWAYS_EAGER = True
@@ -17,3 +17,5 @@ def _fast_and_strict(settings):
     # Rate-limit and throttle counters live in the cache and are keyed by ids that the
     # database reuses between tests: start every test from a clean slate.
     cache.clear()
+    # Uploaded files of the tests never land in var/media.
+    settings.MEDIA_ROOT = str(tmp_path_factory.getbasetemp() / "media")

@@ -340,6 +340,140 @@ class World:
         return client
 
 
+def _build_programme_files(b, call, ars_manager, rssi) -> None:
+    """One accepted file of B's GHT with an object of every model that hangs off a file: parts,
+    document, comment, history, ARS ceiling, measurement, declaration with proofs, payment,
+    financial report, reminder. Written directly: the services' windows are not the point."""
+    import datetime
+    from decimal import Decimal
+
+    from django.core.files.base import ContentFile
+
+    from rempart.programme import models as pm
+
+    ght, establishment = b.orgs["ght"], b.orgs["establishment"]
+    prerequisite, _ = pm.Requirement.objects.get_or_create(
+        identifier="D2.TEST.P1",
+        defaults={
+            "domain": call.domain,
+            "kind": pm.RequirementKind.PREREQUISITE,
+            "label": "Organisation projet",
+            "attainment": pm.Attainment.DECLARED,
+        },
+    )
+    target, _ = pm.Requirement.objects.get_or_create(
+        identifier="D2.TEST.01",
+        defaults={
+            "domain": call.domain,
+            "kind": pm.RequirementKind.TARGET,
+            "label": "Test de restauration",
+            "attainment": pm.Attainment.MEASUREMENT,
+            "measurement": pm.Measurement.RESTORATION_TEST,
+        },
+    )
+    now = timezone.now()
+    application = pm.Application.objects.create(
+        call=call,
+        applicant=ght,
+        status=pm.ApplicationStatus.ACCEPTED,
+        maturity_level=2,
+        maturity_summary=f"Diagnostic {CANARY}",
+        project_objectives=f"Objectifs {CANARY}",
+        project_lead=f"Chef {CANARY}",
+        requested_eur=Decimal("30000.00"),
+        commitment_signatory=f"Directeur {CANARY}",
+        commitment_signed_on=timezone.localdate(),
+        ceiling_eur=Decimal("30000.00"),
+        ceiling_steps=[f"Calcul {CANARY}"],
+        engaged_eur=Decimal("30000.00"),
+        submitted_at=now,
+        decided_at=now,
+        decided_by=ars_manager,
+        decision_reason=f"Accord {CANARY}",
+        created_by=rssi,
+    )
+    application.covered_establishments.set([establishment])
+    pm.BudgetLine.objects.create(
+        application=application, category="conseil", amount_eur=30000, description=CANARY
+    )
+    pm.PrerequisiteAnswer.objects.create(
+        application=application, requirement=prerequisite, met=True, comment=CANARY
+    )
+    document = pm.ApplicationDocument(
+        application=application,
+        part=pm.DocumentPart.COMMITMENT,
+        original_name=f"lettre-{CANARY}.pdf",
+        content_type="application/pdf",
+        size=9,
+        sha256="0" * 64,
+        uploaded_by=rssi,
+    )
+    document.file.save("lettre.pdf", ContentFile(f"%PDF-{CANARY}".encode()), save=False)
+    document.save()
+    pm.ApplicationComment.objects.create(
+        application=application, author=rssi, author_organisation=establishment, body=CANARY
+    )
+    pm.ApplicationEvent.objects.create(
+        application=application, kind=pm.EventKind.ACCEPTED, actor=ars_manager, message=CANARY
+    )
+    pm.CeilingOverride.objects.create(
+        call=call, applicant=ght, amount_eur=30000, reason=f"Motif {CANARY}", set_by=ars_manager
+    )
+    measurement = pm.PlatformMeasurement.objects.create(
+        organisation=establishment,
+        kind=pm.Measurement.RESTORATION_TEST,
+        result=f"Restauration {CANARY}",
+        measured_on=timezone.localdate(),
+        source=f"Source {CANARY}",
+        recorded_by=rssi,
+    )
+    measurement.report.save("rapport.pdf", ContentFile(f"%PDF-{CANARY}".encode()))
+    declaration = pm.TargetDeclaration.objects.create(
+        application=application,
+        requirement=target,
+        statement=CANARY,
+        declared_by=rssi,
+        declared_at=now,
+    )
+    pm.DeclarationProof.objects.create(
+        declaration=declaration,
+        kind=pm.ProofKind.MEASUREMENT,
+        measurement=measurement,
+        measurement_snapshot={"result": CANARY},
+        added_by=rssi,
+    )
+    proof = pm.DeclarationProof(
+        declaration=declaration,
+        kind=pm.ProofKind.FILE,
+        original_name=f"preuve-{CANARY}.pdf",
+        content_type="application/pdf",
+        size=9,
+        sha256="0" * 64,
+        added_by=rssi,
+    )
+    proof.file.save("preuve.pdf", ContentFile(f"%PDF-{CANARY}".encode()), save=False)
+    proof.save()
+    pm.PaymentRequest.objects.create(
+        application=application,
+        amount_eur=30000,
+        bank_account_holder=f"Titulaire {CANARY}",
+        requested_by=rssi,
+        requested_at=now,
+    )
+    report = pm.FinancialReport.objects.create(application=application, filed_by=rssi)
+    pm.CostLine.objects.create(
+        report=report,
+        category="audits",
+        supplier=f"Fournisseur {CANARY}",
+        invoice_reference=CANARY,
+        invoice_date=datetime.date.today(),
+        amount_eur=1200,
+    )
+    pm.ReminderSent.objects.create(
+        application=application, call=call, applicant=ght, window="paiement", days_before=7
+    )
+
+
 def _build_world() -> World:
     a = _build_region("91", "")
     tokens = {}
@@ -400,7 +534,7 @@ def _build_world() -> World:
     from rempart.programme.services import call_create
 
     today, day = timezone.localdate(), datetime.timedelta(days=1)
-    call_create(
+    call = call_create(
         actor=ars_manager,
         region=b.region,
         domain=Domain.objects.get_or_create(
@@ -418,6 +552,7 @@ def _build_world() -> World:
         payment_closes_on=today + 400 * day,
         ceiling_schedule={"basis": "beds", "method": "rate", "rate": "100.00"},
     )
+    _build_programme_files(b, call, ars_manager, rssi)
     assert pending.pk > ID_BASE
 
     b_models_by_id: dict[int, list[str]] = {}
@@ -439,7 +574,7 @@ def _build_world() -> World:
 
 
 @pytest.fixture(scope="module")
-def world(django_db_setup, django_db_blocker):
+def world(django_db_setup, django_db_blocker, tmp_path_factory):
     """Both regions, built once for the module inside a transaction rolled back at the end
     (each test then runs in its own savepoint)."""
     with (
@@ -450,6 +585,8 @@ def world(django_db_setup, django_db_blocker):
             # WhiteNoise would index every static file again for each new test client (0.4 s each);
             # static files are not routes and play no part here.
             WHITENOISE_USE_FINDERS=False,
+            # B's uploaded files (application parts, proofs) go to a throwaway folder.
+            MEDIA_ROOT=str(tmp_path_factory.mktemp("tenancy-media")),
         ),
     ):
         atomic = transaction.atomic()

@@ -53,6 +53,15 @@ class Capability(StrEnum):
     VIEW_PROGRAMME = "view_programme"  # CaRE domains and the calls of one's region
     MANAGE_CALLS = "manage_calls"  # open and edit the region's funding calls, windows, envelope
     EDIT_PROGRAMME_DATA = "edit_programme_data"  # edit domains, prerequisites and targets
+    APPLY_FUNDING = "apply_funding"  # prepare and submit a file, declare targets, request payment
+    DECIDE_FUNDING = "decide_funding"  # review files, validate targets, payments, reports, ceilings
+    COMMENT_APPLICATIONS = "comment_applications"  # comment on the files one can see
+
+
+# Capabilities exercised only in the name of one's own organisation. A regional role grants
+# them without holding them: the ARS appoints an establishment's director, who applies for
+# funding; the ARS itself decides on files and must never prepare one (separation of duties).
+ON_OWN_BEHALF = frozenset({Capability.APPLY_FUNDING})
 
 
 class Role(StrEnum):
@@ -111,6 +120,8 @@ ROLES: dict[Role, RoleSpec] = {
                 C.VIEW_PROGRAMME,
                 C.MANAGE_CALLS,
                 C.EDIT_PROGRAMME_DATA,
+                C.DECIDE_FUNDING,
+                C.COMMENT_APPLICATIONS,
             },
             grantable=frozenset({Role.ARS_MANAGER, Role.GHT_COORDINATOR}) | _ESTABLISHMENT_ROLES,
         ),
@@ -127,6 +138,7 @@ ROLES: dict[Role, RoleSpec] = {
                 C.VIEW_AUDIT,
                 C.USE_API,
                 C.VIEW_PROGRAMME,
+                C.COMMENT_APPLICATIONS,
             },
             grantable=frozenset(
                 {
@@ -159,7 +171,15 @@ ROLES: dict[Role, RoleSpec] = {
             frozenset({OrgKind.GHT}),
             Scope.GHT,
             _READ
-            | {C.MANAGE_PEOPLE, C.EDIT_ORGANISATION, C.VIEW_AUDIT, C.USE_API, C.VIEW_PROGRAMME},
+            | {
+                C.MANAGE_PEOPLE,
+                C.EDIT_ORGANISATION,
+                C.VIEW_AUDIT,
+                C.USE_API,
+                C.VIEW_PROGRAMME,
+                C.APPLY_FUNDING,
+                C.COMMENT_APPLICATIONS,
+            },
             grantable=frozenset({Role.GHT_COORDINATOR}) | _ESTABLISHMENT_ROLES,
         ),
         RoleSpec(
@@ -168,7 +188,15 @@ ROLES: dict[Role, RoleSpec] = {
             _ESTABLISHMENT_KINDS,
             Scope.ORGANISATION,
             _READ
-            | {C.MANAGE_PEOPLE, C.EDIT_ORGANISATION, C.VIEW_AUDIT, C.USE_API, C.VIEW_PROGRAMME},
+            | {
+                C.MANAGE_PEOPLE,
+                C.EDIT_ORGANISATION,
+                C.VIEW_AUDIT,
+                C.USE_API,
+                C.VIEW_PROGRAMME,
+                C.APPLY_FUNDING,
+                C.COMMENT_APPLICATIONS,
+            },
             grantable=_ESTABLISHMENT_ROLES,
             sees_own_ght=True,
         ),
@@ -178,7 +206,15 @@ ROLES: dict[Role, RoleSpec] = {
             _ESTABLISHMENT_KINDS,
             Scope.ORGANISATION,
             _READ
-            | {C.MANAGE_PEOPLE, C.EDIT_ORGANISATION, C.VIEW_AUDIT, C.USE_API, C.VIEW_PROGRAMME},
+            | {
+                C.MANAGE_PEOPLE,
+                C.EDIT_ORGANISATION,
+                C.VIEW_AUDIT,
+                C.USE_API,
+                C.VIEW_PROGRAMME,
+                C.APPLY_FUNDING,
+                C.COMMENT_APPLICATIONS,
+            },
             grantable=_ESTABLISHMENT_ROLES,
             sees_own_ght=True,
         ),
@@ -187,7 +223,14 @@ ROLES: dict[Role, RoleSpec] = {
             _("DSI"),
             _ESTABLISHMENT_KINDS,
             Scope.ORGANISATION,
-            _READ | {C.MANAGE_PEOPLE, C.USE_API, C.VIEW_PROGRAMME},
+            _READ
+            | {
+                C.MANAGE_PEOPLE,
+                C.USE_API,
+                C.VIEW_PROGRAMME,
+                C.APPLY_FUNDING,
+                C.COMMENT_APPLICATIONS,
+            },
             grantable=frozenset({Role.DSI, Role.STAFF}),
             sees_own_ght=True,
         ),

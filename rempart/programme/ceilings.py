@@ -553,6 +553,7 @@ class Applicant:
     finess: str
     establishments: list[EstablishmentRow]
     ceiling: CeilingResult
+    overridden: bool = False
 
     @property
     def kind_label(self) -> str:
@@ -614,10 +615,21 @@ def _covered_filter(call, organisation) -> Q | None:
     return None
 
 
-def ceiling_for(call, organisation) -> CeilingResult:
-    """The ceiling of one organisation for the call, with its computation (two queries)."""
+def covered_rows(call, organisation) -> tuple[list[EstablishmentRow], list[EstablishmentRow]]:
+    """(eligible establishments an organisation's file covers, those excluded by category)."""
     covered = _covered_filter(call, organisation)
     if covered is None:
+        return [], []
+    rows = load_rows(call, covered, eligible_only=False)
+    eligible = eligible_category_ids(call)
+    kept = [row for row in rows if not eligible or row.category_id in eligible]
+    excluded = [row for row in rows if eligible and row.category_id not in eligible]
+    return kept, excluded
+
+
+def ceiling_for(call, organisation) -> CeilingResult:
+    """The ceiling of one organisation for the call, with its computation (two queries)."""
+    if _covered_filter(call, organisation) is None:
         return CeilingResult(
             ZERO,
             [],
@@ -625,31 +637,22 @@ def ceiling_for(call, organisation) -> CeilingResult:
                 f"{organisation.name} ne candidate pas aux appels à financement (type d'organisation)."
             ],
         )
-    rows = load_rows(call, covered, eligible_only=False)
-    if organisation.kind == OrgKind.ESTABLISHMENT and not rows:
+    kept, excluded_rows = covered_rows(call, organisation)
+    if organisation.kind == OrgKind.ESTABLISHMENT and not (kept or excluded_rows):
         return CeilingResult(
             ZERO,
             [],
             [f"{organisation.name} n'est pas un établissement actif de la région de l'appel."],
         )
-    eligible = eligible_category_ids(call)
-    kept = [row for row in rows if not eligible or row.category_id in eligible]
     excluded = [
         f"{row.label} : catégorie « {row.category_label or 'non renseignée'} » non éligible à cet appel"
-        for row in rows
-        if eligible and row.category_id not in eligible
+        for row in excluded_rows
     ]
     result = combined_ceiling(schedule_of(call), kept)
     return CeilingResult(result.amount, excluded + result.steps, result.missing)
 
 
 # --- The regional envelope ----------------------------------------------------------------------
-
-ENGAGED_NOTE = (
-    "Aucun montant n'est encore engagé : les engagements viendront des candidatures acceptées, "
-    "qui ne sont pas encore gérées sur la plateforme."
-)
-
 
 @dataclass(frozen=True)
 class EnvelopeSummary:
@@ -659,7 +662,7 @@ class EnvelopeSummary:
     establishments: int
     incomplete: int  # applicants whose ceiling lacks a figure
     engaged: Decimal = ZERO
-    engaged_note: str = ENGAGED_NOTE
+    accepted: int = 0  # files accepted (their amounts make up `engaged`)
     schedule_valid: bool = True
 
     @property
@@ -678,6 +681,10 @@ class EnvelopeSummary:
         return (self.engaged * 100 / self.envelope).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
 
     @property
+    def remaining(self) -> Decimal:
+        return self.envelope - self.engaged
+
+    @property
     def potential_exceeds_envelope(self) -> bool:
         return self.potential > self.envelope
 
@@ -687,11 +694,41 @@ class EnvelopeSummary:
         return max(self.envelope, self.potential)
 
 
+def apply_overrides(call, applicants: list[Applicant]) -> list[Applicant]:
+    """Replace computed ceilings by the ARS's own figures where it set one (one query)."""
+    from .models import CeilingOverride
+
+    overrides = dict(
+        CeilingOverride.objects.filter(call=call).values_list("applicant_id", "amount_eur")
+    )
+    for applicant in applicants:
+        amount = overrides.get(applicant.organisation_id)
+        if amount is not None:
+            applicant.ceiling = CeilingResult(
+                amount,
+                [
+                    *applicant.ceiling.steps,
+                    f"Plafond calculé : {format_eur(applicant.ceiling.amount)} ; "
+                    f"plafond retenu par l'ARS : {format_eur(amount)}.",
+                ],
+                [],
+            )
+            applicant.overridden = True
+    return applicants
+
+
 def envelope_summary(call, applicants: list[Applicant] | None = None) -> EnvelopeSummary:
-    """Envelope vs potential (the sum of every applicant's ceiling). Engaged stays 0.00 € until
-    accepted applications exist: never an invented figure."""
+    """Envelope vs potential (the sum of every applicant's ceiling, the ARS's figure where it
+    set one) vs engaged (the amounts of the accepted files)."""
+    from django.db.models import Count, Sum
+
+    from .models import Application, ApplicationStatus
+
     if applicants is None:
-        applicants = applicants_of(call)
+        applicants = apply_overrides(call, applicants_of(call))
+    accepted = Application.objects.filter(call=call, status=ApplicationStatus.ACCEPTED).aggregate(
+        total=Sum("engaged_eur"), count=Count("pk")
+    )
     return EnvelopeSummary(
         envelope=call.envelope_eur,
         potential=sum((a.ceiling.amount for a in applicants), ZERO),
@@ -699,4 +736,6 @@ def envelope_summary(call, applicants: list[Applicant] | None = None) -> Envelop
         establishments=sum(len(a.establishments) for a in applicants),
         incomplete=sum(1 for a in applicants if a.ceiling.missing),
         schedule_valid=schedule_of(call) is not None,
+        engaged=accepted["total"] or ZERO,
+        accepted=accepted["count"],
     )

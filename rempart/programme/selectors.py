@@ -98,9 +98,9 @@ def own_applicants(user, applicants: list) -> list:
 def call_applicants(user, call: Call) -> tuple[list, bool]:
     """(applicants the user may see, whether that is all of them). Computed for the whole
     region in a fixed number of queries, then narrowed for establishment people."""
-    from .ceilings import applicants_of
+    from .ceilings import applicants_of, apply_overrides
 
-    applicants = applicants_of(call)
+    applicants = apply_overrides(call, applicants_of(call))
     if perms.sees_all_applicants(user, call):
         return applicants, True
     return own_applicants(user, applicants), False
@@ -198,3 +198,26 @@ def eligible_category_choices():
     from rempart.organisations.models import FinessCategory
 
     return FinessCategory.objects.filter(imported=True).order_by("sector", "code")
+
+
+# --- Applications ---------------------------------------------------------------------------------
+
+
+def applications_visible_to(user, capability=None) -> QuerySet:
+    """Files the user may see (or hold `capability` on), scoped in the database."""
+    from rempart.core.roles import Capability
+
+    from .models import Application
+
+    q = perms.application_q(user, capability or Capability.VIEW_PROGRAMME)
+    qs = Application.objects.select_related("call", "call__domain", "call__region", "applicant")
+    return qs if q is None else qs.filter(q)
+
+
+def get_visible_application(user, pk) -> "Application":  # noqa: F821
+    from .models import Application
+
+    try:
+        return applications_visible_to(user).get(pk=pk)
+    except (Application.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("Dossier introuvable.") from exc

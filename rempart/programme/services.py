@@ -267,6 +267,22 @@ def locked_changes(
     return locked
 
 
+def _check_envelope_covers_engaged(call: Call, envelope: Decimal) -> None:
+    """An envelope is never lowered below what accepted files already engage (the call row is
+    locked, as when a file is accepted)."""
+    from .application_services import engaged_on
+
+    Call.objects.select_for_update().filter(pk=call.pk).first()
+    engaged = engaged_on(call)
+    if envelope < engaged:
+        raise DomainError(
+            f"L'enveloppe régionale ne peut pas descendre à {format_eur(envelope)} : les dossiers "
+            f"acceptés engagent déjà {format_eur(engaged)}.",
+            code="envelope_below_engaged",
+            field="envelope_eur",
+        )
+
+
 def call_update(*, actor: User, call: Call, reason: str = "", **changes: Any) -> Call:
     """Change a call. After the application window has opened, changing its rules needs a
     reason, kept in the audit entry."""
@@ -310,6 +326,8 @@ def call_update(*, actor: User, call: Call, reason: str = "", **changes: Any) ->
     )
     try:
         with transaction.atomic(), _audit_reason(call, reason):
+            if values["envelope_eur"] != call.envelope_eur:
+                _check_envelope_covers_engaged(call, values["envelope_eur"])
             fields = [name for name in values if getattr(call, name) != values[name]]
             for name in fields:
                 setattr(call, name, values[name])

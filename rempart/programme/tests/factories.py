@@ -109,3 +109,70 @@ def establishment(region, name, budget=None, *, category=None, **extra):
         operating_budget_eur=None if budget is None else Decimal(budget),
         **extra,
     )
+
+
+# --- Files (applications) -------------------------------------------------------------------------
+
+PDF_BYTES = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+def pdf_upload(name="lettre-engagement.pdf", content=PDF_BYTES):
+    """A small real PDF, as a browser would upload it."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, content, content_type="application/pdf")
+
+
+def application(
+    call,
+    applicant,
+    *,
+    status="deposee",
+    requested="15000.00",
+    ceiling=None,
+    covered=(),
+    **extra,
+):
+    """A complete file in `status`, written directly (services are tested on their own):
+    dossier parts filled, a balanced budget (one consulting line), prerequisites met."""
+    from django.utils import timezone
+
+    from rempart.programme.models import (
+        Application,
+        ApplicationStatus,
+        BudgetLine,
+        PrerequisiteAnswer,
+        Requirement,
+        RequirementKind,
+    )
+
+    requested = Decimal(requested)
+    values = {
+        "status": status,
+        "maturity_level": 2,
+        "maturity_summary": "Diagnostic réalisé avec le CRRC.",
+        "project_objectives": "Atteindre les cibles du domaine.",
+        "project_schedule": "Comité de pilotage mensuel.",
+        "project_lead": "Camille Martin",
+        "requested_eur": requested,
+        "commitment_signatory": "Le directeur",
+        "commitment_signed_on": datetime.date(2025, 9, 15),
+    }
+    if status != ApplicationStatus.DRAFT:
+        values["submitted_at"] = timezone.now()
+        values["ceiling_eur"] = Decimal(ceiling) if ceiling is not None else requested
+    if status == ApplicationStatus.ACCEPTED:
+        values["engaged_eur"] = requested
+        values["decided_at"] = timezone.now()
+    values.update(extra)
+    app = Application.objects.create(call=call, applicant=applicant, **values)
+    if covered:
+        app.covered_establishments.set(covered)
+    BudgetLine.objects.create(application=app, category="conseil", amount_eur=requested)
+    PrerequisiteAnswer.objects.bulk_create(
+        PrerequisiteAnswer(application=app, requirement=r, met=True)
+        for r in Requirement.objects.filter(
+            domain_id=call.domain_id, kind=RequirementKind.PREREQUISITE
+        )
+    )
+    return app

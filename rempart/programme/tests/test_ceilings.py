@@ -347,9 +347,25 @@ def test_envelope_summary(call, world):
     assert summary.establishments == 5
     assert summary.incomplete == 1
     assert summary.engaged == Decimal("0.00")
-    assert "candidatures acceptées" in summary.engaged_note
+    assert summary.accepted == 0
     assert summary.potential_percent == Decimal("12.7")
     assert not summary.potential_exceeds_envelope
+
+
+def test_envelope_summary_counts_accepted_files_and_the_ars_ceilings(call, world, django_user_model):
+    from rempart.programme.models import CeilingOverride
+    from rempart.programme.tests.factories import application
+
+    application(call, world["outside_ej"], status="acceptee", requested="12000.00")
+    application(call, world["ght"], status="deposee", requested="300000.00")
+    CeilingOverride.objects.create(
+        call=call, applicant=world["outside_ej"], amount_eur=Decimal("20000.00"), reason="Arbitrage"
+    )
+    summary = ceilings.envelope_summary(call)
+    assert summary.engaged == Decimal("12000.00")  # only the accepted file
+    assert summary.accepted == 1
+    assert summary.remaining == Decimal("5588000.00")
+    assert summary.potential == Decimal("703026.24")  # 683 026,24 + 20 000,00 (ARS) + 0,00
 
 
 @pytest.mark.parametrize("size", [5, 60])
