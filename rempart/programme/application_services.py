@@ -26,7 +26,7 @@ from rempart.core.roles import OrgKind
 from rempart.organisations.models import Organisation, User
 
 from . import perms
-from .ceilings import ZERO, ceiling_for, covered_rows, format_eur
+from .ceilings import ZERO, ceiling_for, covered_rows, format_eur, to_cent
 from .models import (
     Application,
     ApplicationComment,
@@ -539,12 +539,11 @@ def request_complement(*, actor: User, application: Application, message: str) -
 
 
 def engaged_on(call: Call) -> Decimal:
-    return (
-        Application.objects.filter(call=call, status=S.ACCEPTED).aggregate(
-            total=Sum("engaged_eur")
-        )["total"]
-        or ZERO
-    )
+    """What the call's accepted files engage, to the cent (SQLite sums decimals as floats)."""
+    total = Application.objects.filter(call=call, status=S.ACCEPTED).aggregate(
+        total=Sum("engaged_eur")
+    )["total"]
+    return to_cent(total)
 
 
 def application_accept(*, actor: User, application: Application, comment: str = "") -> Application:

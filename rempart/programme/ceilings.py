@@ -72,6 +72,14 @@ METHODS = {"brackets": "Barème par tranches", "rate": "Taux appliqué au chiffr
 SCHEDULE_KEYS = {"basis", "method", "brackets", "rate", "floor", "cap"}
 
 
+def to_cent(value) -> Decimal:
+    """A database sum as money: SQLite adds decimals as floats (7717372.06999999), PostgreSQL
+    exactly; both become the exact amount to the cent. None (no row) is 0.00."""
+    if value is None:
+        return ZERO
+    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
 # --- French formatting --------------------------------------------------------------------------
 
 
@@ -736,6 +744,6 @@ def envelope_summary(call, applicants: list[Applicant] | None = None) -> Envelop
         establishments=sum(len(a.establishments) for a in applicants),
         incomplete=sum(1 for a in applicants if a.ceiling.missing),
         schedule_valid=schedule_of(call) is not None,
-        engaged=accepted["total"] or ZERO,
+        engaged=to_cent(accepted["total"]),
         accepted=accepted["count"],
     )

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from rempart.organisations import demo as organisations_demo
 from rempart.organisations.models import Region
 from rempart.programme.demo import seed_programme_demo
+from rempart.programme.demo_files import seed_programme_files
 
 
 class Command(BaseCommand):
@@ -18,5 +19,5 @@ class Command(BaseCommand):
             raise CommandError(
                 "La région de démonstration n'existe pas : lancez d'abord « manage.py seed_demo »."
             )
-        for line in seed_programme_demo(region):
+        for line in seed_programme_demo(region) + seed_programme_files(region):
             self.stdout.write(f"  {line}")
