@@ -12,15 +12,27 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.routers import SimpleRouter
 
 from rempart.organisations import api as organisations_api
+from rempart.programme import api as programme_api
+from rempart.programme.stats_api import CallStatisticsView
 
 router = SimpleRouter()
 router.register("organisations", organisations_api.OrganisationViewSet, basename="organisation")
 router.register("memberships", organisations_api.MembershipViewSet, basename="membership")
 router.register("invitations", organisations_api.InvitationViewSet, basename="invitation")
+# The CaRE programme: funding calls (read) and files (applications), with their actions
+# (submit/, review/, comments/).
+router.register("calls", programme_api.CallViewSet, basename="call")
+router.register("applications", programme_api.ApplicationViewSet, basename="application")
 
 v1_patterns = [
     *router.urls,
     path("me/", organisations_api.MeView.as_view(), name="me"),
+    # A call's statistics (region-wide and national roles).
+    path(
+        "calls/<int:pk>/statistics/",
+        CallStatisticsView.as_view(),
+        name="call-statistics",
+    ),
 ]
 
 # The schema, for any logged-in person (session or token); JSON unless YAML is asked for, so

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dj_database_url
 import structlog
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -155,6 +156,21 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "Europe/Paris"
+# Periodic tasks, run by ONE `celery -A config beat` process (deploy/systemd/rempart-beat.service);
+# crontab times are in CELERY_TIMEZONE (Europe/Paris).
+CELERY_BEAT_SCHEDULE = {
+    "programme-window-reminders": {
+        "task": "programme.send_window_reminders",
+        "schedule": crontab(hour=7, minute=0),
+    },
+}
+# Reminders are e-mailed this many days before a call's window closes (comma-separated list).
+try:
+    REMPART_REMINDER_DAYS = tuple(int(n) for n in env_list("REMPART_REMINDER_DAYS", "14,7,2"))
+except ValueError as exc:
+    raise ImproperlyConfigured(
+        "REMPART_REMINDER_DAYS : nombres de jours séparés par des virgules (ex. 14,7,2)."
+    ) from exc
 
 # --- Files: Django's storage API only (local folder by default, S3-compatible in production) --
 MEDIA_ROOT = Path(env_str("REMPART_MEDIA_ROOT", str(BASE_DIR / "var" / "media")))

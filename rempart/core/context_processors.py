@@ -27,6 +27,13 @@ def navigation(request):
         )
     if perms.has_capability(user, Capability.VIEW_PROGRAMME):
         items.append((_("Programme CaRE"), reverse("programme:calls")))
+        items.append((_("Dossiers CaRE"), reverse("programme:application_list")))
+        # Figures across applicants: region-wide and national roles only.
+        if (
+            perms.capability_regions(user, Capability.VIEW_PROGRAMME, whole_region_only=True)
+            != set()
+        ):
+            items.append((_("Statistiques CaRE"), reverse("programme:statistics")))
     if perms.has_capability(user, Capability.IMPORT_FINESS):
         items.append((_("Import FINESS"), reverse("organisations:finess_import")))
     if perms.has_capability(user, Capability.VIEW_AUDIT):

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from rempart.core.audit import audit_entries_for_organisation
 from rempart.core.errors import DomainError
-from rempart.core.roles import Capability
+from rempart.core.roles import Capability, OrgKind
 
 from . import perms, selectors, services
 from .forms import (
@@ -77,6 +77,10 @@ def detail(request, pk: int):
         "can_edit": perms.can_edit_organisation(user, organisation),
         "can_view_audit": perms.can_view_audit(user, organisation),
         "can_manage_ght": perms.can_manage_ght_composition(user, organisation),
+        # CaRE timeline and platform measurements of the organisations that take part.
+        "shows_programme": organisation.kind
+        in (OrgKind.ESTABLISHMENT, OrgKind.LEGAL_ENTITY, OrgKind.GHT)
+        and perms.has_capability(user, Capability.VIEW_PROGRAMME),
         "people": selectors.people_of(user, organisation)[:20],
         "members": selectors.visible_organisations(user)
         .filter(ght=organisation)

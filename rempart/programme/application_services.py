@@ -26,7 +26,7 @@ from rempart.core.roles import OrgKind
 from rempart.organisations.models import Organisation, User
 
 from . import perms
-from .ceilings import ZERO, ceiling_for, covered_rows, format_eur, to_cent
+from .ceilings import ZERO, applicant_key, ceiling_for, covered_rows, format_eur, to_cent
 from .models import (
     Application,
     ApplicationComment,
@@ -205,6 +205,14 @@ def application_start(*, actor: User, call: Call, applicant: Organisation) -> Ap
         else:
             message = f"{applicant.name} ne candidate pas aux appels à financement."
         raise DomainError(message, code="not_applicant")
+    if any(applicant_key(call, row) != (applicant.kind, applicant.pk) for row in kept):
+        # e.g. an establishment of a GHT when the GHT applies for it, or a GHT when each
+        # establishment applies: its establishments are covered by another file.
+        raise DomainError(
+            f"{applicant.name} ne dépose pas de dossier à cet appel (qui candidate : "
+            f"{call.get_applicant_rule_display()}).",
+            code="not_applicant",
+        )
     try:
         with transaction.atomic():
             application = Application.objects.create(

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from rempart.core.csv_export import csv_response
 from rempart.core.errors import DomainError
 
-from . import ceilings, perms, selectors, services, windows
+from . import application_selectors, ceilings, perms, selectors, services, windows
 from .call_forms import CallForm, schedule_initial
 
 APPLICANTS_PAGE_SIZE = 50
@@ -150,6 +150,8 @@ def call_detail(request, pk: int):
     phase = windows.phase_on(call, today)
     applicants, sees_all = selectors.call_applicants(request.user, call)
     page = Paginator(applicants, APPLICANTS_PAGE_SIZE).get_page(request.GET.get("page"))
+    # Each applicant's file (status, link) and whether the user may open it: one query.
+    application_selectors.annotate_applicants(request.user, call, page.object_list)
     schedule = ceilings.schedule_of(call)
     context = {
         "call": call,
@@ -172,6 +174,8 @@ def call_detail(request, pk: int):
         "summary": ceilings.envelope_summary(call, applicants) if sees_all else None,
         "page": page,
         "can_edit": perms.can_manage_call(request.user, call),
+        "can_decide": perms.can_decide_in(request.user, call),
+        "applications_open": today <= call.application_closes_on,
     }
     if request.htmx and request.htmx.target == "call-applicants":
         return render(request, "programme/includes/call_applicants.html", context)

@@ -556,13 +556,14 @@ def _populate(region, size):
 def test_detail_query_count_does_not_grow_with_applicants(
     client, region, domain, orgs, manager, size, django_assert_max_num_queries
 ):
-    """14 queries with 5 or 60 establishments (session, user, memberships, MFA, the call, its
-    eligible categories, the region's establishments, the applicants' names, the ARS ceilings, the accepted amounts…)."""
+    """15 queries with 5 or 60 establishments (session, user, memberships, MFA, the call, its
+    eligible categories, the region's establishments, the applicants' names, the ARS ceilings, the accepted amounts,
+    the files of the applicants on the page…)."""
     _populate(region, size)
     call = open_call(region, domain)
     client.force_login(manager)
     client.get(reverse("programme:call_detail", args=[call.pk]))  # warm the session
-    with django_assert_max_num_queries(14):
+    with django_assert_max_num_queries(15):
         page = client.get(reverse("programme:call_detail", args=[call.pk]))
     assert page.status_code == 200
 

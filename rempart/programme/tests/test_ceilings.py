@@ -352,7 +352,9 @@ def test_envelope_summary(call, world):
     assert not summary.potential_exceeds_envelope
 
 
-def test_envelope_summary_counts_accepted_files_and_the_ars_ceilings(call, world, django_user_model):
+def test_envelope_summary_counts_accepted_files_and_the_ars_ceilings(
+    call, world, django_user_model
+):
     from rempart.programme.models import CeilingOverride
     from rempart.programme.tests.factories import application
 
