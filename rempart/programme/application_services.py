@@ -133,17 +133,27 @@ def ceiling_override_clear(*, actor: User, call: Call, applicant: Organisation) 
     if not perms.can_decide_in(actor, call):
         raise DomainError("Seule l'ARS de la région modifie les plafonds.", code="forbidden")
     with transaction.atomic():
-        application = Application.objects.filter(call=call, applicant=applicant).first()
+        application = (
+            Application.objects.select_for_update().filter(call=call, applicant=applicant).first()
+        )
         if application and application.status in (S.ACCEPTED, S.REJECTED):
             raise DomainError(
                 "Ce dossier est déjà décidé : son plafond ne change plus.", code="already_decided"
             )
-        CeilingOverride.objects.filter(call=call, applicant=applicant).delete()
-        if application and application.status != S.DRAFT:
-            ceiling = effective_ceiling(call, applicant)
-            application.ceiling_eur = ceiling.amount
-            application.ceiling_steps = ceiling.steps
-            application.save(update_fields=["ceiling_eur", "ceiling_steps", "updated_at"])
+        deleted, _ = CeilingOverride.objects.filter(call=call, applicant=applicant).delete()
+        if application and deleted:
+            if application.status != S.DRAFT:
+                ceiling = effective_ceiling(call, applicant)
+                application.ceiling_eur = ceiling.amount
+                application.ceiling_steps = ceiling.steps
+                application.save(update_fields=["ceiling_eur", "ceiling_steps", "updated_at"])
+            record(
+                application,
+                EventKind.CEILING_OVERRIDDEN,
+                actor,
+                "Retour au plafond calculé : "
+                f"{format_eur(effective_ceiling(call, applicant).amount)}.",
+            )
 
 
 # --- Preparing a file -----------------------------------------------------------------------------
@@ -372,7 +382,13 @@ def document_add(
             uploaded_by=actor,
         )
         document.file.save(checked.original_name, checked.upload, save=False)
-        document.save()
+        # Stored before the row: if the transaction rolls back, the file goes too.
+        stored, storage = document.file.name, document.file.storage
+        try:
+            document.save()
+        except Exception:
+            storage.delete(stored)
+            raise
         record(
             application,
             EventKind.DOCUMENT_ADDED,

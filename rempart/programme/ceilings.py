@@ -662,6 +662,7 @@ def ceiling_for(call, organisation) -> CeilingResult:
 
 # --- The regional envelope ----------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class EnvelopeSummary:
     envelope: Decimal

@@ -242,7 +242,7 @@ def _payment_context(request, application, **bound) -> dict:
         "window_open": span.is_open_on(today),
         "missing_targets": missing,
         "engaged_label": format_eur(application.engaged_eur) if application.engaged_eur else "",
-        "can_request": can_edit and payment is None,
+        "can_request": can_edit and (payment is None or payment.status == PaymentStatus.REFUSED),
         "can_decide": can_decide and payment is not None,
         "title": f"Paiement — {application.applicant.name}",
     }

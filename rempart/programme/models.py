@@ -782,7 +782,8 @@ class ReportStatus(models.TextChoices):
 
 class FinancialReport(models.Model):
     """The bilan financier: costs actually incurred since the call's publication, by eligible
-    category. Amount due = min(eligible costs, ceiling); what was paid beyond it is recovered."""
+    category. Amount due = min(eligible costs, the file's ceiling as engaged — engaged_eur, never
+    above the ceiling); what was paid beyond it is recovered."""
 
     application = models.OneToOneField(
         Application, on_delete=models.PROTECT, related_name="financial_report"

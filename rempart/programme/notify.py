@@ -2,7 +2,7 @@
 
 * Steps the ARS takes (complement requested, accepted, rejected, target reviewed, payment and
   report decisions) go to the applicant's people: every active member holding APPLY_FUNDING in
-  the applicant organisation or in an establishment the file covers.
+  the applicant organisation, in an establishment the file covers or in its legal entity.
 * Steps the applicant takes (submitted, complement provided, target declared, payment
   requested, report filed) go to the region's ARS programme managers (DECIDE_FUNDING).
 * Comments go to both sides, never to their author.
@@ -44,8 +44,11 @@ def applicant_people_emails(application) -> set[str]:
     from rempart.organisations.models import Membership
 
     covered = application.covered_establishments.values("pk")
+    covered_entities = application.covered_establishments.values("legal_entity_id")
     memberships = Membership.objects.active().filter(
-        Q(organisation_id=application.applicant_id) | Q(organisation_id__in=covered),
+        Q(organisation_id=application.applicant_id)
+        | Q(organisation_id__in=covered)
+        | Q(organisation_id__in=covered_entities),
         role__in=_roles_with(Capability.APPLY_FUNDING),
         user__is_active=True,
     )

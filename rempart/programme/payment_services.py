@@ -145,19 +145,32 @@ def payment_request(
             locked = Application.objects.select_for_update().get(pk=application.pk)
             _require_accepted(locked)
             existing = PaymentRequest.objects.filter(application=locked).first()
-            if existing is not None:
+            if existing is not None and existing.status != PaymentStatus.REFUSED:
                 raise DomainError(
                     "Une demande de paiement existe déjà pour ce dossier (« "
                     f"{existing.get_status_display().lower()} ») : une seule est possible.",
                     code="already_exists",
                 )
-            payment = PaymentRequest.objects.create(
-                application=locked,
-                amount_eur=locked.engaged_eur,
-                bank_account_holder=holder,
-                requested_by=actor,
-                requested_at=timezone.now(),
-            )
+            if existing is not None:
+                # A refused request (a wrong account holder, say) is made again, still in the
+                # window: the same row, back to "requested"; the audit trail keeps the refusal.
+                payment = existing
+                payment.status = PaymentStatus.REQUESTED
+                payment.amount_eur = locked.engaged_eur
+                payment.bank_account_holder = holder
+                payment.requested_by = actor
+                payment.requested_at = timezone.now()
+                payment.decided_by = None
+                payment.decided_at = None
+                payment.save()
+            else:
+                payment = PaymentRequest.objects.create(
+                    application=locked,
+                    amount_eur=locked.engaged_eur,
+                    bank_account_holder=holder,
+                    requested_by=actor,
+                    requested_at=timezone.now(),
+                )
             record(
                 locked,
                 EventKind.PAYMENT_REQUESTED,

@@ -157,7 +157,7 @@ def test_approve_then_record_the_payment(
     assert refused(ps.payment_approve, actor=manager, payment=paid).code == "invalid_state"
 
 
-def test_refusal_needs_a_reason_and_is_final(requested, manager, rssi):
+def test_refusal_needs_a_reason_and_the_request_can_be_made_again(requested, manager, rssi):
     error = refused(ps.payment_refuse, actor=manager, payment=requested, comment="")
     assert error.code == "invalid"
     assert error.field == "comment"
@@ -175,6 +175,11 @@ def test_refusal_needs_a_reason_and_is_final(requested, manager, rssi):
         payment_reference="X",
     )
     assert error.code == "invalid_state"
+    # The applicant corrects what was wrong and asks again, in the window: the same request.
+    again = ask(actor=rssi, app=requested.application, holder="Trésorerie du CH")
+    assert again.pk == refused_payment.pk
+    assert again.status == PaymentStatus.REQUESTED
+    assert again.bank_account_holder == "Trésorerie du CH"
     assert refused(ask, actor=rssi, app=requested.application).code == "already_exists"
 
 
