@@ -18,13 +18,13 @@ import random
 import re
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchdb import prepare_database  # noqa: E402 - bench/ is the script's own folder
 
 ESTABLISHMENTS = int(os.environ.get("BENCH_ESTABLISHMENTS", "100000"))
 WARMUP = 5
@@ -35,42 +35,6 @@ BENCH_DB_NAME = "rempart_bench_directory"
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def prepare_database() -> tuple[str, object]:
-    """Point DATABASE_URL at a fresh database of our own; return (engine, cleanup)."""
-    url = os.environ.get("DATABASE_URL", "sqlite://")
-    scheme = urlsplit(url).scheme
-    if scheme.startswith("postgres"):
-        import psycopg
-
-        parts = urlsplit(url)
-        admin_url = urlunsplit(parts._replace(scheme="postgresql"))
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB_NAME}"')
-            conn.execute(f'CREATE DATABASE "{BENCH_DB_NAME}"')
-        os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{BENCH_DB_NAME}"))
-
-        def cleanup():
-            from django.db import connections
-
-            connections.close_all()
-            with psycopg.connect(admin_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB_NAME}"')
-
-        return "postgresql", cleanup
-    if scheme != "sqlite":
-        raise SystemExit(f"Base non prise en charge par le benchmark : {scheme}")
-    workdir = tempfile.TemporaryDirectory(prefix="rempart-bench-directory-")
-    os.environ["DATABASE_URL"] = f"sqlite:///{workdir.name}/bench.sqlite3"
-
-    def cleanup():
-        from django.db import connections
-
-        connections.close_all()
-        workdir.cleanup()
-
-    return "sqlite", cleanup
 
 
 # --- Data ---------------------------------------------------------------------------------------
@@ -305,7 +269,7 @@ def measure(manager) -> tuple[float, int]:
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("REMPART_LOG_LEVEL", "WARNING")  # one log line per request would distort
-    engine, cleanup = prepare_database()
+    engine, cleanup = prepare_database(BENCH_DB_NAME)
     try:
         import django
 
