@@ -40,19 +40,27 @@ def _roles_with(capability: Capability) -> list[str]:
     return [code.value for code, spec in ROLES.items() if capability in spec.capabilities]
 
 
-def applicant_people_emails(application) -> set[str]:
-    from rempart.organisations.models import Membership
+def apply_people_emails(organisation_id: int, establishment_ids) -> set[str]:
+    """The people who prepare an applicant's file: active members holding APPLY_FUNDING in the
+    applicant organisation, in the establishments the file covers (`establishment_ids`: ids or
+    a subquery) or in their legal entities."""
+    from rempart.organisations.models import Membership, Organisation
 
-    covered = application.covered_establishments.values("pk")
-    covered_entities = application.covered_establishments.values("legal_entity_id")
+    entities = Organisation.objects.filter(pk__in=establishment_ids).values("legal_entity_id")
     memberships = Membership.objects.active().filter(
-        Q(organisation_id=application.applicant_id)
-        | Q(organisation_id__in=covered)
-        | Q(organisation_id__in=covered_entities),
+        Q(organisation_id=organisation_id)
+        | Q(organisation_id__in=establishment_ids)
+        | Q(organisation_id__in=entities),
         role__in=_roles_with(Capability.APPLY_FUNDING),
         user__is_active=True,
     )
     return set(memberships.values_list("user__email", flat=True))
+
+
+def applicant_people_emails(application) -> set[str]:
+    return apply_people_emails(
+        application.applicant_id, application.covered_establishments.values("pk")
+    )
 
 
 def ars_emails(application) -> set[str]:

@@ -11,8 +11,8 @@ the closing date:
 * guichet de paiement: accepted files without a payment request.
 
 The people e-mailed are those who prepare files: active members holding APPLY_FUNDING in the
-applicant organisation or in the establishments its file covers (`notify.applicant_people_emails`;
-without a file, the eligible establishments it would cover).
+applicant organisation, in the establishments its file covers or in their legal entities
+(`notify.apply_people_emails`; without a file, the eligible establishments it would cover).
 
 Never twice: a `ReminderSent` row (unique per call, applicant, window and N) is written in the
 same transaction as the e-mail is sent; a second run, even a concurrent one, hits the unique
@@ -33,8 +33,6 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from rempart.core.roles import ROLES, Capability
-
 from . import application_services
 from .ceilings import applicants_of, format_eur
 from .models import (
@@ -47,7 +45,7 @@ from .models import (
     Requirement,
     RequirementKind,
 )
-from .notify import applicant_people_emails, record
+from .notify import applicant_people_emails, apply_people_emails, record
 from .windows import WINDOW_NAMES, Window, format_date_fr, paris_today
 
 logger = logging.getLogger(__name__)
@@ -166,24 +164,10 @@ class Outcome:
 # --- Who is still missing something -------------------------------------------------------------
 
 
-def _apply_roles() -> list[str]:
-    return [
-        code.value for code, spec in ROLES.items() if Capability.APPLY_FUNDING in spec.capabilities
-    ]
-
-
 def applicant_emails(organisation_id: int, establishment_ids: list[int]) -> set[str]:
-    """People who would prepare a file not opened yet: active members holding APPLY_FUNDING in
-    the applicant organisation or in one of the eligible establishments its file would cover
-    (the rule of `notify.applicant_people_emails`, for an applicant without a file)."""
-    from rempart.organisations.models import Membership
-
-    memberships = Membership.objects.active().filter(
-        Q(organisation_id=organisation_id) | Q(organisation_id__in=establishment_ids),
-        role__in=_apply_roles(),
-        user__is_active=True,
-    )
-    return set(memberships.values_list("user__email", flat=True))
+    """People who would prepare a file not opened yet (the rule of
+    `notify.apply_people_emails`, with the eligible establishments its file would cover)."""
+    return apply_people_emails(organisation_id, establishment_ids)
 
 
 def _complement_request(application: Application) -> str:
