@@ -473,7 +473,7 @@ def submission_gaps(application: Application, ceiling: Decimal | None = None) ->
                 Gap(
                     "prerequisites",
                     f"Prérequis {answer.requirement.identifier} non rempli : "
-                    f"{answer.requirement.label}",
+                    f"{answer.requirement.label.rstrip('.')}.",
                 )
             )
     return gaps

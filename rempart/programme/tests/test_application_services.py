@@ -557,7 +557,7 @@ def test_gaps_missing_letter_and_unmet_prerequisite(people, orgs, call):
     svc.application_update(actor=people["rssi"], application=app, commitment_signed_on=None)
     gaps = svc.submission_gaps(app, Decimal("75000.00"))
     assert [g.field for g in gaps] == ["commitment_signatory", "documents", "prerequisites"]
-    assert gaps[2].message == "Prérequis D2.P2 non rempli : Référent SSI nommé"
+    assert gaps[2].message == "Prérequis D2.P2 non rempli : Référent SSI nommé."
 
 
 def test_submit_freezes_the_ceiling_and_notifies_the_ars(
