@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "rempart.core",
     "rempart.organisations",
     "rempart.programme",
+    "rempart.incidents",
 ]
 
 MIDDLEWARE = [

@@ -56,12 +56,30 @@ class Capability(StrEnum):
     APPLY_FUNDING = "apply_funding"  # prepare and submit a file, declare targets, request payment
     DECIDE_FUNDING = "decide_funding"  # review files, validate targets, payments, reports, ceilings
     COMMENT_APPLICATIONS = "comment_applications"  # comment on the files one can see
+    # Incident assistance.
+    REPORT_INCIDENT = "report_incident"  # file an alert for an organisation within scope
+    VIEW_INCIDENTS = "view_incidents"  # see (and manage) the alerts and cases of one's scope
+    HANDLE_INCIDENTS = "handle_incidents"  # be paged, acknowledge, qualify, work assigned cases
+    MANAGE_ONCALL = "manage_oncall"  # rota, escalation policy, gateways, chain test (CRRC)
+    VIEW_INCIDENT_STATS = "view_incident_stats"  # regional incident figures and response times
+    ACTIVATE_CRISIS = "activate_crisis"  # activate and lift ORSAN cyber (ARS)
+    MOBILISE_RESOURCES = "mobilise_resources"  # allot pooled resources to requests (ARS, CRRC)
+    OFFER_RESOURCES = "offer_resources"  # offer one's pooled resources, ask for help when hit
 
 
 # Capabilities exercised only in the name of one's own organisation. A regional role grants
 # them without holding them: the ARS appoints an establishment's director, who applies for
 # funding; the ARS itself decides on files and must never prepare one (separation of duties).
-ON_OWN_BEHALF = frozenset({Capability.APPLY_FUNDING})
+# Likewise an establishment's incidents are its own: the ARS names its RSSI but sees its cases
+# only when invited (it sees the region's figures).
+ON_OWN_BEHALF = frozenset(
+    {
+        Capability.APPLY_FUNDING,
+        Capability.REPORT_INCIDENT,
+        Capability.VIEW_INCIDENTS,
+        Capability.OFFER_RESOURCES,
+    }
+)
 
 
 class Role(StrEnum):
@@ -103,7 +121,7 @@ ROLES: dict[Role, RoleSpec] = {
             _("Observateur national"),
             frozenset({OrgKind.NATIONAL}),
             Scope.NATIONAL,
-            frozenset({C.VIEW_DIRECTORY, C.USE_API, C.VIEW_PROGRAMME}),
+            frozenset({C.VIEW_DIRECTORY, C.USE_API, C.VIEW_PROGRAMME, C.VIEW_INCIDENT_STATS}),
         ),
         RoleSpec(
             Role.ARS_MANAGER,
@@ -122,6 +140,9 @@ ROLES: dict[Role, RoleSpec] = {
                 C.EDIT_PROGRAMME_DATA,
                 C.DECIDE_FUNDING,
                 C.COMMENT_APPLICATIONS,
+                C.VIEW_INCIDENT_STATS,
+                C.ACTIVATE_CRISIS,
+                C.MOBILISE_RESOURCES,
             },
             grantable=frozenset({Role.ARS_MANAGER, Role.GHT_COORDINATOR}) | _ESTABLISHMENT_ROLES,
         ),
@@ -139,6 +160,13 @@ ROLES: dict[Role, RoleSpec] = {
                 C.USE_API,
                 C.VIEW_PROGRAMME,
                 C.COMMENT_APPLICATIONS,
+                C.REPORT_INCIDENT,
+                C.VIEW_INCIDENTS,
+                C.HANDLE_INCIDENTS,
+                C.MANAGE_ONCALL,
+                C.VIEW_INCIDENT_STATS,
+                C.MOBILISE_RESOURCES,
+                C.OFFER_RESOURCES,
             },
             grantable=frozenset(
                 {
@@ -156,7 +184,7 @@ ROLES: dict[Role, RoleSpec] = {
             _("Expert d'astreinte CRRC"),
             frozenset({OrgKind.CRRC, OrgKind.PROVIDER}),
             Scope.REGION,
-            _READ | {C.USE_API},
+            _READ | {C.USE_API, C.REPORT_INCIDENT, C.HANDLE_INCIDENTS},
         ),
         RoleSpec(
             Role.TRAINER,
@@ -179,6 +207,9 @@ ROLES: dict[Role, RoleSpec] = {
                 C.VIEW_PROGRAMME,
                 C.APPLY_FUNDING,
                 C.COMMENT_APPLICATIONS,
+                C.REPORT_INCIDENT,
+                C.VIEW_INCIDENTS,
+                C.OFFER_RESOURCES,
             },
             grantable=frozenset({Role.GHT_COORDINATOR}) | _ESTABLISHMENT_ROLES,
         ),
@@ -196,6 +227,9 @@ ROLES: dict[Role, RoleSpec] = {
                 C.VIEW_PROGRAMME,
                 C.APPLY_FUNDING,
                 C.COMMENT_APPLICATIONS,
+                C.REPORT_INCIDENT,
+                C.VIEW_INCIDENTS,
+                C.OFFER_RESOURCES,
             },
             grantable=_ESTABLISHMENT_ROLES,
             sees_own_ght=True,
@@ -214,6 +248,9 @@ ROLES: dict[Role, RoleSpec] = {
                 C.VIEW_PROGRAMME,
                 C.APPLY_FUNDING,
                 C.COMMENT_APPLICATIONS,
+                C.REPORT_INCIDENT,
+                C.VIEW_INCIDENTS,
+                C.OFFER_RESOURCES,
             },
             grantable=_ESTABLISHMENT_ROLES,
             sees_own_ght=True,
@@ -230,6 +267,9 @@ ROLES: dict[Role, RoleSpec] = {
                 C.VIEW_PROGRAMME,
                 C.APPLY_FUNDING,
                 C.COMMENT_APPLICATIONS,
+                C.REPORT_INCIDENT,
+                C.VIEW_INCIDENTS,
+                C.OFFER_RESOURCES,
             },
             grantable=frozenset({Role.DSI, Role.STAFF}),
             sees_own_ght=True,
@@ -239,7 +279,7 @@ ROLES: dict[Role, RoleSpec] = {
             _("Personnel (apprenant)"),
             frozenset(OrgKind) - {OrgKind.NATIONAL},
             Scope.ORGANISATION,
-            frozenset(),
+            frozenset({C.REPORT_INCIDENT}),
             requires_mfa=False,
         ),
         RoleSpec(
@@ -247,7 +287,7 @@ ROLES: dict[Role, RoleSpec] = {
             _("Expert prestataire"),
             frozenset({OrgKind.PROVIDER}),
             Scope.ORGANISATION,
-            frozenset({C.VIEW_PEOPLE}),
+            frozenset({C.VIEW_PEOPLE, C.HANDLE_INCIDENTS}),
         ),
     ]
 }
