@@ -6,4 +6,5 @@ urlpatterns = [
     path("", include("rempart.core.urls")),
     path("organisations/", include("rempart.organisations.urls")),
     path("programme/", include("rempart.programme.urls")),
+    path("incidents/", include("rempart.incidents.urls")),
 ]

@@ -1,0 +1,3 @@
+"""Routes filled in by the declaration slice."""
+
+urlpatterns: list = []
