@@ -41,6 +41,7 @@ migrate: install
 demo: install migrate
 	$(MANAGE) seed_demo --url http://$(HOST):$(PORT)/
 	$(MANAGE) seed_programme_demo
+	$(MANAGE) seed_incidents_demo
 	@echo
 	$(MANAGE) runserver $(HOST):$(PORT)
 
