@@ -11,8 +11,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.routers import SimpleRouter
 
+from rempart.incidents import api_routes as incidents_api
 from rempart.organisations import api as organisations_api
 from rempart.programme import api as programme_api
+from rempart.programme import followup_api
 from rempart.programme.stats_api import CallStatisticsView
 
 router = SimpleRouter()
@@ -23,9 +25,18 @@ router.register("invitations", organisations_api.InvitationViewSet, basename="in
 # (submit/, review/, comments/).
 router.register("calls", programme_api.CallViewSet, basename="call")
 router.register("applications", programme_api.ApplicationViewSet, basename="application")
+# After acceptance: target declarations (with proofs, ARS review), and under each file its
+# targets/, payment/ and report/ (the same prefix: this viewset only adds actions to a file).
+router.register("declarations", followup_api.DeclarationViewSet, basename="declaration")
+router.register(
+    "applications", followup_api.ApplicationFollowupViewSet, basename="application-followup"
+)
+# Incident assistance: alerts, paging, cases, declarations, ORSAN (see the module).
+incidents_api.register(router)
 
 v1_patterns = [
     *router.urls,
+    *incidents_api.urlpatterns,
     path("me/", organisations_api.MeView.as_view(), name="me"),
     # A call's statistics (region-wide and national roles).
     path(

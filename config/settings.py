@@ -164,7 +164,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "programme.send_window_reminders",
         "schedule": crontab(hour=7, minute=0),
     },
+    # On-call paging: run the escalation steps and deliveries a lost task left behind.
+    "incidents-paging-sweep": {"task": "incidents.paging_sweep", "schedule": 30.0},
 }
+# The queue this deployment's workers consume: a worker pool sharing a Redis with others (tests,
+# benchmarks) keeps to its own queue.
+CELERY_TASK_DEFAULT_QUEUE = env_str("REMPART_CELERY_QUEUE", "celery")
 # Reminders are e-mailed this many days before a call's window closes (comma-separated list).
 try:
     REMPART_REMINDER_DAYS = tuple(int(n) for n in env_list("REMPART_REMINDER_DAYS", "14,7,2"))
@@ -355,7 +360,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "rempart.core.api_errors.structured_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_THROTTLE_RATES": {"user": "1000/hour", "anon": "60/hour"},
+    "DEFAULT_THROTTLE_RATES": {"user": "1000/hour", "anon": "60/hour", "alerts": "20000/hour"},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "API Rempart",

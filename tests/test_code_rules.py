@@ -25,6 +25,14 @@ PUBLIC_VIEWS = {
         "rempart/organisations/views.py",
         "invitation_accept",
     ): "the signed, expiring link of the e-mail",
+    (
+        "rempart/incidents/paging_views.py",
+        "acknowledge_link",
+    ): "the signed, expiring acknowledgement link of a page; GET only shows a button",
+    (
+        "rempart/incidents/paging_views.py",
+        "PagingAckApiView",
+    ): "a gateway acknowledges a page with its signed token (the only credential; throttled)",
 }
 
 PUBLIC_MARKERS = {"login_not_required", "AllowAny"}

@@ -82,6 +82,10 @@ PUBLIC_ROUTES = {
     "account_inactive": "'this account is inactive'",
     "account_email_verification_sent": "'check your mailbox'",
     "account_confirm_email": "the signed link of an address confirmation e-mail",
+    # On-call paging: the signed, expiring token of a page is the credential (the page shows
+    # only the alert's number, organisation and type; GET never writes).
+    "incidents:paging_ack": "the signed acknowledgement link of a page (e-mail, gateway)",
+    "api-v1:paging-ack": "a gateway acknowledges with the page's signed token (throttled)",
 }
 
 REFUSED = {401, 403, 404, 405}

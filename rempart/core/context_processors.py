@@ -34,6 +34,9 @@ def navigation(request):
             != set()
         ):
             items.append((_("Statistiques CaRE"), reverse("programme:statistics")))
+    incidents = _incident_items(user)
+    if incidents:
+        items.append((_("Incidents"), incidents))
     if perms.has_capability(user, Capability.IMPORT_FINESS):
         items.append((_("Import FINESS"), reverse("organisations:finess_import")))
     if perms.has_capability(user, Capability.VIEW_AUDIT):
@@ -41,17 +44,70 @@ def navigation(request):
     if perms.has_capability(user, Capability.USE_API):
         items.append((_("API"), reverse("core:api_tokens")))
     # The current item is the one whose address is the longest prefix of the page's.
+    urls = [
+        u
+        for _label, target in items
+        for u in ([target] if isinstance(target, str) else [url for _sub, url in target])
+    ]
     current = max(
         (
             url
-            for _label, url in items
+            for url in urls
             if request.path == url or (url != "/" and request.path.startswith(url))
         ),
         key=len,
         default=None,
     )
-    return {
-        "nav_items": [
-            {"label": label, "url": url, "current": url == current} for label, url in items
-        ]
-    }
+    nav = []
+    for label, target in items:
+        if isinstance(target, str):
+            nav.append({"label": label, "url": target, "current": target == current})
+            continue
+        children = [{"label": sub, "url": url, "current": url == current} for sub, url in target]
+        nav.append(
+            {
+                "label": label,
+                "children": children,
+                "current": any(child["current"] for child in children),
+            }
+        )
+    report_url = (
+        reverse("incidents:alert_new")
+        if perms.has_capability(user, Capability.REPORT_INCIDENT)
+        else None
+    )
+    return {"nav_items": nav, "report_incident_url": report_url}
+
+
+def _incident_items(user) -> list[tuple[str, str]]:
+    """The incident assistance menu: alerts and cases for those who report or handle them, the
+    rota for the CRRC, ORSAN cyber for the region's actors, figures for the ARS and CRRC."""
+    has = lambda capability: perms.has_capability(user, capability)  # noqa: E731
+    items = []
+    if has(Capability.REPORT_INCIDENT):
+        items.append((_("Signaler un incident"), reverse("incidents:alert_new")))
+    if has(Capability.REPORT_INCIDENT) or has(Capability.HANDLE_INCIDENTS):
+        items.append((_("Alertes"), reverse("incidents:alert_list")))
+    if (
+        has(Capability.VIEW_INCIDENTS)
+        or has(Capability.HANDLE_INCIDENTS)
+        or has(Capability.VIEW_INCIDENT_STATS)
+    ):
+        items.append((_("Dossiers d'incident"), reverse("incidents:case_list")))
+    if has(Capability.MANAGE_ONCALL) or has(Capability.HANDLE_INCIDENTS):
+        items.append((_("Astreinte"), reverse("incidents:oncall_rota")))
+    if any(
+        has(c)
+        for c in (
+            Capability.ACTIVATE_CRISIS,
+            Capability.MOBILISE_RESOURCES,
+            Capability.OFFER_RESOURCES,
+        )
+    ):
+        items.append((_("ORSAN cyber"), reverse("incidents:orsan_activations")))
+    if (
+        perms.capability_regions(user, Capability.VIEW_INCIDENT_STATS, whole_region_only=True)
+        != set()
+    ):
+        items.append((_("Statistiques incidents"), reverse("incidents:stats")))
+    return items
