@@ -7,6 +7,7 @@ every 30 s, catches what a lost message would have done (see `paging`)."""
 from celery import shared_task
 
 from . import paging
+from .orsan_services import orsan_notice  # noqa: F401  (registers the ORSAN e-mail task with the worker)
 
 
 @shared_task(name="incidents.paging_run_step", acks_late=True)
