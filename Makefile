@@ -53,7 +53,7 @@ run: install migrate
 	$(MANAGE) runserver $(HOST):$(PORT)
 
 test: install chromium
-	$(PY) -m pytest -n 2 --dist loadfile -q $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist loadscope -q $(PYTEST_ARGS)
 
 test-fast: install
 	$(PY) -m pytest -q -m "not e2e" $(PYTEST_ARGS)

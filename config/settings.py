@@ -170,6 +170,10 @@ CELERY_BEAT_SCHEDULE = {
 # The queue this deployment's workers consume: a worker pool sharing a Redis with others (tests,
 # benchmarks) keeps to its own queue.
 CELERY_TASK_DEFAULT_QUEUE = env_str("REMPART_CELERY_QUEUE", "celery")
+# Incidents: how long a paging e-mail's signed acknowledgement link is valid, and the largest
+# evidence file accepted (a disk image or a memory dump is big; 200 MB by default).
+PAGING_ACK_LINK_MAX_AGE_HOURS = env_int("REMPART_PAGING_ACK_LINK_HOURS", 24)
+REMPART_EVIDENCE_MAX_BYTES = env_int("REMPART_EVIDENCE_MAX_BYTES", 200 * 1024 * 1024)
 # Reminders are e-mailed this many days before a call's window closes (comma-separated list).
 try:
     REMPART_REMINDER_DAYS = tuple(int(n) for n in env_list("REMPART_REMINDER_DAYS", "14,7,2"))

@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from rempart.core.errors import DomainError
@@ -102,8 +103,11 @@ def _alert_initial(alert) -> dict:
     parts = []
     if alert.description:
         parts.append(f"Constaté : {alert.description.strip()}")
-    if alert.observed_at_text or alert.observed_at:
-        parts.append(f"Depuis : {alert.observed_at_text or alert.observed_at:%d/%m/%Y %H:%M}")
+    since = [f"{timezone.localtime(alert.observed_at):%d/%m/%Y %H:%M}"] if alert.observed_at else []
+    if alert.observed_at_text:
+        since.append(f"« {alert.observed_at_text.strip()} »")
+    if since:
+        parts.append(f"Depuis : {' — '.join(since)}")
     if alert.actions_taken:
         parts.append(f"Mesures déjà prises : {alert.actions_taken.strip()}")
     if alert.affects_care == Impact.YES:

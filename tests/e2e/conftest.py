@@ -11,6 +11,9 @@ import re
 import shutil
 
 import pytest
+from django.conf import settings
+from django.core.servers.basehttp import WSGIServer
+from django.test.testcases import LiveServerThread
 
 CHROMIUM = os.environ.get("REMPART_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -24,6 +27,21 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 TIMEOUT_MS = 10_000
+
+
+class SerialWSGIServer(WSGIServer):
+    """The live server, one request at a time. On SQLite every request thread shares the test's
+    single in-memory connection, so two overlapping requests (an HTMX call still running when
+    a form is posted) would open a transaction inside the other's; PostgreSQL gives each
+    thread its own connection and keeps the threaded server."""
+
+    def __init__(self, *args, connections_override=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.connections_override = connections_override
+
+
+if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    LiveServerThread.server_class = SerialWSGIServer
 SCREENSHOTS = os.environ.get("REMPART_E2E_SCREENSHOTS", "/tmp")  # noqa: S108 - failure screenshots
 
 

@@ -143,6 +143,17 @@ def test_open_form_is_prefilled_from_the_alert(client, world):
     assert 'name="organisation"' not in text  # the alert's organisation
 
 
+def test_open_form_prefill_says_since_when_in_words_and_in_paris_time(client, world):
+    observed = datetime.datetime(2026, 1, 15, 1, 30, tzinfo=datetime.UTC)  # 02:30 in Paris
+    words = make_alert(world, observed_at_text="vers 2 h 30 cette nuit")
+    both = make_alert(world, observed_at=observed, observed_at_text="en pleine nuit")
+    client.force_login(world.crrc_operator)
+    text = client.get(url("case_open"), {"alerte": words.pk}).text
+    assert "Depuis : « vers 2 h 30 cette nuit »" in text
+    text = client.get(url("case_open"), {"alerte": both.pk}).text
+    assert "Depuis : 15/01/2026 02:30 — « en pleine nuit »" in text
+
+
 def test_open_from_alert_creates_the_case_and_redirects(client, world):
     alert = make_alert(world)
     client.force_login(world.oncall)

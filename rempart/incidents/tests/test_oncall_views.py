@@ -497,3 +497,13 @@ def test_gateways_of_another_region_are_refused(client, world):
         assert client.post(f"{WEBHOOKS}?crrc={world.crrc.pk}", {"name": "x"}).status_code == 403
     assert PagingWebhook.objects.get().secret == webhook.secret
     assert PagingWebhook.objects.count() == 1
+
+
+def test_the_chain_test_is_reached_from_the_oncall_pages_by_those_who_may_run_it(client, world):
+    chain_test = reverse("incidents:paging_test")
+    login(client, world.crrc_operator)
+    assert chain_test in client.get(ROTA).text
+    assert client.get(chain_test).status_code == 200
+    login(client, world.oncall)  # on the rota, not its manager
+    assert chain_test not in client.get(ROTA).text
+    assert client.get(chain_test).status_code == 403
