@@ -5,7 +5,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from . import selectors
+from . import charts, selectors
 
 
 def home(request):
@@ -65,6 +65,23 @@ def gallery(request):
     form = SampleForm(data={"name": "", "sector": "sanitaire"})
     form.is_valid()
     page = Paginator(list(range(1, 121)), 20).get_page(3)
-    return render(
-        request, "core/gallery.html", {"form": form, "page": page, "querystring": "q=exemple"}
+    bars = charts.hbar_chart(
+        "gallery-hbar",
+        "Établissements par secteur",
+        [("Sanitaire", 12, "12", charts.BLUE), ("Médico-social", 5, "5", charts.GREEN)],
     )
+    columns = charts.vbar_chart(
+        "gallery-vbar",
+        "Alertes par mois",
+        ["janv.", "févr.", "mars"],
+        [("Complètes", charts.BLUE, [3, 0, 7]), ("Incomplètes", charts.ORANGE, [1, 2, 0])],
+        titles=["janvier", "février", "mars"],
+    )
+    context = {
+        "form": form,
+        "page": page,
+        "querystring": "q=exemple",
+        "bars": bars,
+        "columns": columns,
+    }
+    return render(request, "core/gallery.html", context)

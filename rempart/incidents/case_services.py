@@ -44,6 +44,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from rempart.core.errors import DomainError
+from rempart.core.inputs import optional_text as _optional_text
+from rempart.core.inputs import required_text as _text
 from rempart.core.roles import ROLES, Capability
 from rempart.organisations import perms as org_perms
 from rempart.organisations.models import Membership, Organisation, User
@@ -95,26 +97,6 @@ EARLIEST = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
 
 
 # --- Small checks ---------------------------------------------------------------------------------
-
-
-def _text(value: Any, field: str, missing: str, label: str, max_length: int) -> str:
-    text = str(value or "").strip()
-    if not text:
-        raise DomainError(missing, code="invalid", field=field)
-    if len(text) > max_length:
-        raise DomainError(
-            f"{label} ne doit pas dépasser {max_length} caractères.", code="invalid", field=field
-        )
-    return text
-
-
-def _optional_text(value: Any, field: str, label: str, max_length: int) -> str:
-    text = str(value or "").strip()
-    if len(text) > max_length:
-        raise DomainError(
-            f"{label} ne doit pas dépasser {max_length} caractères.", code="invalid", field=field
-        )
-    return text
 
 
 def _choice(value: Any, choices, field: str, message: str) -> str:

@@ -29,11 +29,12 @@ from __future__ import annotations
 import datetime
 import io
 import json
-import os
 from xml.sax.saxutils import escape
 
 from django.http import HttpResponse
 from django.utils import timezone
+
+from rempart.core.pdf import FONT, FONT_BOLD, register_fonts
 
 from .declaration_services import (
     BLOCKS,
@@ -49,8 +50,6 @@ from .models import Case, CertSanteDeclaration, Tlp
 
 FORMAT = "rempart.declaration_cert_sante"
 VERSION = 1
-FONT = "RempartVera"
-FONT_BOLD = "RempartVera-Bold"
 # TLP 2.0 colours (FIRST): the label is written in colour on a black background.
 TLP_COLOURS = {
     Tlp.CLEAR: "#FFFFFF",
@@ -132,18 +131,6 @@ def json_response(case: Case, declaration: CertSanteDeclaration) -> HttpResponse
 # --- PDF ----------------------------------------------------------------------------------------
 
 
-def _register_fonts() -> None:
-    import reportlab
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
-
-    if FONT in pdfmetrics.getRegisteredFontNames():
-        return
-    folder = os.path.join(os.path.dirname(reportlab.__file__), "fonts")
-    pdfmetrics.registerFont(TTFont(FONT, os.path.join(folder, "Vera.ttf")))
-    pdfmetrics.registerFont(TTFont(FONT_BOLD, os.path.join(folder, "VeraBd.ttf")))
-
-
 def _text(value: str) -> str:
     """Paragraph markup from plain text: escaped, line breaks kept, a narrow no-break space
     (absent from the font) replaced by a no-break space."""
@@ -157,7 +144,7 @@ def pdf_bytes(case: Case, declaration: CertSanteDeclaration) -> bytes:
     from reportlab.lib.units import mm
     from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer
 
-    _register_fonts()
+    register_fonts()
     tlp = Tlp(case.tlp)
     generated = format_datetime_fr(timezone.now())
     body = ParagraphStyle("body", fontName=FONT, fontSize=9.5, leading=12.5)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 from dataclasses import dataclass
+from functools import partial
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
@@ -30,6 +31,8 @@ from django.http import Http404
 from django.utils import timezone
 
 from rempart.core.errors import DomainError
+from rempart.core.inputs import optional_text as _optional_text
+from rempart.core.inputs import required_text
 
 from . import perms, timeline
 from .models import Case, CaseState, CustodyAction, CustodyEntry, EventKind, Evidence
@@ -118,24 +121,8 @@ def stored_sha256(evidence: Evidence) -> str | None:
 # --- Deposit --------------------------------------------------------------------------------------
 
 
-def _required_text(value, field: str, missing: str, label: str, max_length: int) -> str:
-    text = str(value or "").strip()
-    if not text:
-        raise DomainError(missing, code="required", field=field)
-    if len(text) > max_length:
-        raise DomainError(
-            f"{label} ne doit pas dépasser {max_length} caractères.", code="invalid", field=field
-        )
-    return text
-
-
-def _optional_text(value, field: str, label: str, max_length: int) -> str:
-    text = str(value or "").strip()
-    if len(text) > max_length:
-        raise DomainError(
-            f"{label} ne doit pas dépasser {max_length} caractères.", code="invalid", field=field
-        )
-    return text
+# A missing value is « required » here (the API names it so).
+_required_text = partial(required_text, code="required")
 
 
 def _require(actor, case: Case, contribute: bool, what: str) -> None:

@@ -27,10 +27,8 @@ import datetime
 import io
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from xml.sax.saxutils import escape
 
-import reportlab
 import stix2
 from django.core.exceptions import ObjectDoesNotExist
 from django.http import StreamingHttpResponse
@@ -41,7 +39,6 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import cm
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import (
     KeepTogether,
     Paragraph,
@@ -53,6 +50,7 @@ from reportlab.platypus import (
 
 from rempart.core.csv_export import csv_response
 from rempart.core.errors import DomainError
+from rempart.core.pdf import FONT, register_fonts
 from rempart.core.roles import OrgKind
 from rempart.organisations.models import Organisation
 
@@ -307,30 +305,6 @@ def timeline_csv(case: Case) -> StreamingHttpResponse:
 
 # --- PDF report -----------------------------------------------------------------------------------
 
-FONT = "RempartSans"
-FONT_DIR = Path(reportlab.__file__).resolve().parent / "fonts"
-
-
-def _register_fonts() -> None:
-    """Bitstream Vera, shipped with reportlab: accents, « », œ and € on every machine."""
-    if FONT in pdfmetrics.getRegisteredFontNames():
-        return
-    faces = {
-        FONT: "Vera.ttf",
-        f"{FONT}-Bold": "VeraBd.ttf",
-        f"{FONT}-Italic": "VeraIt.ttf",
-        f"{FONT}-BoldItalic": "VeraBI.ttf",
-    }
-    for name, filename in faces.items():
-        pdfmetrics.registerFont(TTFont(name, str(FONT_DIR / filename)))
-    pdfmetrics.registerFontFamily(
-        FONT,
-        normal=FONT,
-        bold=f"{FONT}-Bold",
-        italic=f"{FONT}-Italic",
-        boldItalic=f"{FONT}-BoldItalic",
-    )
-
 
 def _styles() -> dict[str, ParagraphStyle]:
     base = ParagraphStyle("base", fontName=FONT, fontSize=9, leading=12, alignment=TA_LEFT)
@@ -479,7 +453,7 @@ def report_level(case: Case, requested: Tlp | None = None) -> Tlp:
 
 def report_pdf(case: Case, *, generated_by, level: Tlp | None = None) -> bytes:
     """The case report as a PDF, marked with its TLP on every page."""
-    _register_fonts()
+    register_fonts()
     level = report_level(case, level)
     generated = (
         f"Généré le {format_datetime(timezone.now())} par "
@@ -506,7 +480,7 @@ def report_story(case: Case, level: Tlp) -> list:
     """The report's content: synthesis, organisation, states and dates, response times,
     declaration status, alerts, timeline, tasks, indicators (up to `level`), assets, evidence
     with hashes and custody."""
-    _register_fonts()
+    register_fonts()
     styles = _styles()
     story: list = []
     story += [

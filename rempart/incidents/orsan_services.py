@@ -38,6 +38,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from rempart.core.errors import DomainError
+from rempart.core.inputs import optional_text as _optional_text
+from rempart.core.inputs import required_text as _text
 from rempart.organisations.models import Organisation, Region, User
 
 from . import orsan_selectors as sel
@@ -60,30 +62,6 @@ LIFT_REASON = "Activation levée avant mobilisation : demande close sans suite."
 
 
 # --- Input checks ----------------------------------------------------------------------------
-
-
-def _text(value: Any, field: str, missing: str, label: str, max_length: int) -> str:
-    text = str(value or "").strip()
-    if not text:
-        raise DomainError(missing, code="invalid", field=field)
-    if len(text) > max_length:
-        raise DomainError(
-            f"{label[0].upper()}{label[1:]} ne doit pas dépasser {max_length} caractères.",
-            code="invalid",
-            field=field,
-        )
-    return text
-
-
-def _optional_text(value: Any, field: str, label: str, max_length: int) -> str:
-    text = str(value or "").strip()
-    if len(text) > max_length:
-        raise DomainError(
-            f"{label[0].upper()}{label[1:]} ne doit pas dépasser {max_length} caractères.",
-            code="invalid",
-            field=field,
-        )
-    return text
 
 
 def _quantity(value: Any, field: str = "quantity") -> int:

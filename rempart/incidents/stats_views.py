@@ -13,18 +13,13 @@ from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
+from rempart.core.charts import BLUE, BLUE_LIGHT, GREY, ORANGE, RED, hbar_chart, vbar_chart
 from rempart.core.csv_export import csv_response
 from rempart.organisations.models import Sector
 
 from . import perms, stats
 from .models import IncidentType
 
-BLUE = "#000091"
-BLUE_LIGHT = "#6a6af4"
-GREEN = "#18753c"
-RED = "#c9191e"
-GREY = "#929292"
-ORANGE = "#b34000"
 OUTCOME_COLOURS = {
     "indetermine": GREY,
     "faux_positif": BLUE_LIGHT,
@@ -143,160 +138,33 @@ def _require_stats(user) -> list:
     return stats.regions_in_scope(user)
 
 
-# --- Charts (geometry only; the template draws them) ------------------------------------------
-
-
-def _coord(value: float) -> str:
-    return f"{value:.1f}"
-
-
-def _nice_max(value: int) -> int:
-    """The smallest 1, 2 or 5 × 10^k at or above `value` (1 for an empty chart)."""
-    if value <= 0:
-        return 1
-    power = 1
-    while power * 10 <= value:
-        power *= 10
-    for step in (1, 2, 5, 10):
-        if step * power >= value:
-            return step * power
-    return 10 * power  # pragma: no cover - the loop always returns
-
-
-def hbar_chart(chart_id: str, title: str, rows: list[tuple[str, int, str]]) -> dict:
-    """Horizontal bars: rows of (label, value, colour)."""
-    width, label_width, value_width, row_height, bar_height = 640, 230, 60, 28, 18
-    plot = width - label_width - value_width
-    top = max([value for _l, value, _c in rows] + [0]) or 1
-    bars, texts = [], []
-    for index, (label, value, colour) in enumerate(rows):
-        y = 8 + index * row_height
-        length = plot * value / top
-        bars.append(
-            {
-                "x": str(label_width),
-                "y": _coord(y),
-                "width": _coord(length),
-                "height": str(bar_height),
-                "fill": colour,
-                "title": f"{label} : {value}",
-            }
-        )
-        texts.append(
-            {"x": str(label_width - 8), "y": _coord(y + 13), "anchor": "end", "text": label}
-        )
-        texts.append(
-            {
-                "x": _coord(label_width + length + 6),
-                "y": _coord(y + 13),
-                "anchor": "start",
-                "text": str(value),
-            }
-        )
-    height = 16 + len(rows) * row_height
-    return {
-        "id": chart_id,
-        "title": title,
-        "width": width,
-        "height": height,
-        "bars": bars,
-        "texts": texts,
-        "lines": [
-            {"x1": str(label_width), "y1": "4", "x2": str(label_width), "y2": str(height - 4)}
-        ],
-        "legend": [],
-    }
-
-
-def months_chart(chart_id: str, title: str, months: list[stats.Month]) -> dict:
-    """Stacked vertical bars by month: complete and incomplete alerts."""
-    width, height, left, right, top, bottom = 640, 240, 40, 8, 16, 36
-    plot_w, plot_h = width - left - right, height - top - bottom
-    scale_max = _nice_max(max((m.count for m in months), default=0))
-    slot = plot_w / max(len(months), 1)
-    bar_w = slot * 0.7
-    every = max(1, -(-len(months) // 12))  # at most twelve month labels
-    series = [
-        ("Alertes complètes", BLUE, "complete"),
-        ("Alertes incomplètes", ORANGE, "incomplete"),
-    ]
-    bars, texts, lines = [], [], []
-    for tick in range(5):
-        y = top + plot_h - plot_h * tick / 4
-        lines.append({"x1": str(left), "y1": _coord(y), "x2": str(width - right), "y2": _coord(y)})
-        value = scale_max * tick / 4
-        texts.append(
-            {
-                "x": str(left - 6),
-                "y": _coord(y + 4),
-                "anchor": "end",
-                "text": f"{value:g}".replace(".", ","),
-            }
-        )
-    for index, month in enumerate(months):
-        x = left + slot * index + (slot - bar_w) / 2
-        base = float(top + plot_h)
-        for name, colour, attribute in series:
-            value = getattr(month, attribute)
-            if not value:
-                continue
-            h = plot_h * value / scale_max
-            base -= h
-            bars.append(
-                {
-                    "x": _coord(x),
-                    "y": _coord(base),
-                    "width": _coord(bar_w),
-                    "height": _coord(h),
-                    "fill": colour,
-                    "title": f"{month.label} — {name.lower()} : {value}",
-                }
-            )
-        if index % every == 0:
-            texts.append(
-                {
-                    "x": _coord(x + bar_w / 2),
-                    "y": str(height - bottom + 16),
-                    "anchor": "middle",
-                    "text": month.short_label,
-                }
-            )
-        if month.count and len(months) <= 24:
-            texts.append(
-                {
-                    "x": _coord(x + bar_w / 2),
-                    "y": _coord(base - 4),
-                    "anchor": "middle",
-                    "text": str(month.count),
-                }
-            )
-    return {
-        "id": chart_id,
-        "title": title,
-        "width": width,
-        "height": height,
-        "bars": bars,
-        "texts": texts,
-        "lines": lines,
-        "legend": [{"name": name, "colour": colour} for name, colour, _a in series],
-    }
-
-
 def _charts(figures: stats.IncidentFigures) -> dict:
+    months = figures.months
     return {
-        "months": months_chart("chart-months", "Alertes reçues par mois", figures.months),
+        "months": vbar_chart(
+            "chart-months",
+            "Alertes reçues par mois",
+            [m.short_label for m in months],
+            [
+                ("Alertes complètes", BLUE, [m.complete for m in months]),
+                ("Alertes incomplètes", ORANGE, [m.incomplete for m in months]),
+            ],
+            titles=[m.label for m in months],
+        ),
         "types": hbar_chart(
             "chart-types",
             "Alertes reçues par type d'incident",
-            [(row.label, row.count, BLUE) for row in figures.alert_types],
+            [(row.label, row.count, str(row.count), BLUE) for row in figures.alert_types],
+            label_width=230,
         ),
         "outcomes": hbar_chart(
             "chart-outcomes",
             "Dossiers par qualification finale",
             [
-                (row.label, row.count, OUTCOME_COLOURS.get(row.key, BLUE))
+                (row.label, row.count, str(row.count), OUTCOME_COLOURS.get(row.key, BLUE))
                 for row in figures.case_outcomes
             ],
+            label_width=230,
         ),
     }
 

@@ -32,6 +32,8 @@ from django.http import Http404
 from django.utils import timezone
 
 from rempart.core.errors import DomainError
+from rempart.core.inputs import optional_text as _optional_text
+from rempart.core.inputs import required_text as _text
 from rempart.organisations.models import User
 
 from . import perms, windows
@@ -58,30 +60,6 @@ COMMENT_MAX_LENGTH = 5000
 
 def cents(value: Decimal) -> Decimal:
     return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
-
-
-def _text(value: Any, field: str, missing: str, label: str, max_length: int) -> str:
-    text = str(value or "").strip()
-    if not text:
-        raise DomainError(missing, code="invalid", field=field)
-    if len(text) > max_length:
-        raise DomainError(
-            f"{label[0].upper()}{label[1:]} ne doit pas dépasser {max_length} caractères.",
-            code="invalid",
-            field=field,
-        )
-    return text
-
-
-def _optional_text(value: Any, field: str, label: str, max_length: int) -> str:
-    text = str(value or "").strip()
-    if len(text) > max_length:
-        raise DomainError(
-            f"{label[0].upper()}{label[1:]} ne doit pas dépasser {max_length} caractères.",
-            code="invalid",
-            field=field,
-        )
-    return text
 
 
 def _date(value: Any, field: str, missing: str) -> datetime.date:

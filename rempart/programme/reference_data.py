@@ -22,7 +22,7 @@ from django.utils import translation
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaError
 
-from rempart.core.errors import DomainError
+from rempart.core.errors import DataFilesError, DomainError
 
 from . import perms
 from .models import Attainment, Domain, Measurement, Requirement
@@ -51,21 +51,11 @@ EDITABLE_REQUIREMENT_FIELDS = (
 PROOF_MAX_LENGTH = 500
 
 
-class ProgrammeDataError(DomainError):
+class ProgrammeDataError(DataFilesError):
     """The domain files cannot be loaded; nothing was written. `errors` lists each problem."""
 
-    def __init__(self, errors: list[str]):
-        count = len(errors)
-        summary = (
-            "Les fichiers des domaines CaRE contiennent une erreur"
-            if count == 1
-            else f"Les fichiers des domaines CaRE contiennent {count} erreurs"
-        )
-        super().__init__(
-            f"{summary} ; rien n'a été enregistré.\n" + "\n".join(f"- {e}" for e in errors),
-            code="programme_data_invalid",
-        )
-        self.errors = errors
+    subject = "Les fichiers des domaines CaRE"
+    error_code = "programme_data_invalid"
 
 
 # --------------------------------------------------------------------------------------------

@@ -8,23 +8,15 @@ the server (no script, no inline style: the strict CSP applies), each followed b
 table.
 """
 
-from decimal import ROUND_HALF_UP, Decimal
-
 from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from rempart.core.charts import BLUE, BLUE_LIGHT, GREEN, GREY, ORANGE, RED, hbar_chart, vbar_chart
 from rempart.organisations import selectors as org_selectors
 
 from . import perms, selectors, stats, stats_export, windows
 
-# DSFR palette (illustrative colours of the design system).
-BLUE = "#000091"
-BLUE_LIGHT = "#6a6af4"
-GREEN = "#18753c"
-RED = "#c9191e"
-GREY = "#929292"
-ORANGE = "#b34000"
 STATUS_COLOURS = {
     "brouillon": GREY,
     "deposee": BLUE_LIGHT,
@@ -33,168 +25,6 @@ STATUS_COLOURS = {
     "acceptee": GREEN,
     "rejetee": RED,
 }
-TENTH = Decimal("0.1")
-
-
-# --- Charts (geometry only; the template draws them) ----------------------------------------------
-
-
-def _coord(value) -> str:
-    """An SVG coordinate with one decimal, computed in Decimal."""
-    return str(Decimal(value).quantize(TENTH, rounding=ROUND_HALF_UP))
-
-
-def _nice_max(value) -> Decimal:
-    """The smallest 1, 2 or 5 × 10^k at or above `value` (1 for an empty chart)."""
-    value = Decimal(value)
-    if value <= 0:
-        return Decimal(1)
-    power = Decimal(1)
-    while power * 10 <= value:
-        power *= 10
-    while power > value:
-        power /= 10
-    for step in (1, 2, 5, 10):
-        if step * power >= value:
-            return step * power
-    return 10 * power  # pragma: no cover - the loop always returns
-
-
-def _tick_label(value: Decimal, money: bool) -> str:
-    if money:
-        return stats.format_short_eur(value)
-    return stats.format_number(value.normalize() if value == value.to_integral() else value)
-
-
-def hbar_chart(
-    chart_id: str,
-    title: str,
-    rows: list[tuple[str, Decimal | int, str, str]],
-    *,
-    maximum: Decimal | int | None = None,
-) -> dict:
-    """Horizontal bars for categories: rows of (label, value, value shown, colour)."""
-    width, label_width, value_width, row_height, bar_height = 640, 190, 110, 30, 18
-    plot = width - label_width - value_width
-    top = max([Decimal(v) for _l, v, _s, _c in rows] + [Decimal(0)])
-    scale_max = Decimal(maximum) if maximum else (top if top > 0 else Decimal(1))
-    bars, texts = [], []
-    for index, (label, value, shown, colour) in enumerate(rows):
-        y = 8 + index * row_height
-        length = plot * Decimal(value) / scale_max if scale_max else Decimal(0)
-        bars.append(
-            {
-                "x": str(label_width),
-                "y": _coord(y),
-                "width": _coord(max(length, Decimal(0))),
-                "height": str(bar_height),
-                "fill": colour,
-                "title": f"{label} : {shown}",
-            }
-        )
-        texts.append(
-            {"x": str(label_width - 8), "y": _coord(y + 13), "anchor": "end", "text": label}
-        )
-        texts.append(
-            {
-                "x": _coord(label_width + length + 6),
-                "y": _coord(y + 13),
-                "anchor": "start",
-                "text": shown,
-            }
-        )
-    height = 16 + len(rows) * row_height
-    return {
-        "id": chart_id,
-        "title": title,
-        "width": width,
-        "height": height,
-        "bars": bars,
-        "texts": texts,
-        "lines": [
-            {"x1": str(label_width), "y1": "4", "x2": str(label_width), "y2": str(height - 4)}
-        ],
-        "legend": [],
-    }
-
-
-def vbar_chart(
-    chart_id: str,
-    title: str,
-    categories: list[str],
-    series: list[tuple[str, str, list[int]]],
-) -> dict:
-    """Vertical (stacked) bars by month: series of (name, colour, one value per category)."""
-    width, height, left, right, top, bottom = 640, 240, 44, 8, 16, 36
-    plot_w, plot_h = width - left - right, height - top - bottom
-    totals = [sum(values[i] for _n, _c, values in series) for i in range(len(categories))]
-    scale_max = _nice_max(max(totals, default=0))
-    count = max(len(categories), 1)
-    slot = Decimal(plot_w) / count
-    bar_w = slot * Decimal("0.7")
-    every = max(1, -(-len(categories) // 12))  # at most twelve month labels
-    bars, texts, lines = [], [], []
-    for tick in range(5):
-        value = scale_max * tick / 4
-        y = top + plot_h - plot_h * Decimal(tick) / 4
-        lines.append({"x1": str(left), "y1": _coord(y), "x2": str(width - right), "y2": _coord(y)})
-        texts.append(
-            {
-                "x": str(left - 6),
-                "y": _coord(y + 4),
-                "anchor": "end",
-                "text": _tick_label(value, False),
-            }
-        )
-    for index, label in enumerate(categories):
-        x = left + slot * index + (slot - bar_w) / 2
-        base = Decimal(top + plot_h)
-        for name, colour, values in series:
-            value = values[index]
-            if not value:
-                continue
-            h = plot_h * Decimal(value) / scale_max
-            base -= h
-            bars.append(
-                {
-                    "x": _coord(x),
-                    "y": _coord(base),
-                    "width": _coord(bar_w),
-                    "height": _coord(h),
-                    "fill": colour,
-                    "title": f"{label} — {name} : {value}",
-                }
-            )
-        if index % every == 0:
-            texts.append(
-                {
-                    "x": _coord(x + bar_w / 2),
-                    "y": str(height - bottom + 16),
-                    "anchor": "middle",
-                    "text": label,
-                }
-            )
-        if totals[index] and len(categories) <= 24:
-            texts.append(
-                {
-                    "x": _coord(x + bar_w / 2),
-                    "y": _coord(base - 4),
-                    "anchor": "middle",
-                    "text": str(totals[index]),
-                }
-            )
-    return {
-        "id": chart_id,
-        "title": title,
-        "width": width,
-        "height": height,
-        "bars": bars,
-        "texts": texts,
-        "lines": lines,
-        "legend": [{"name": name, "colour": colour} for name, colour, _v in series]
-        if len(series) > 1
-        else [],
-    }
 
 
 def _charts(figures: stats.CallStatistics) -> dict:

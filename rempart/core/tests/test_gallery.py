@@ -15,3 +15,5 @@ def test_every_component_renders_with_sample_data(client):
     assert "Page 3 sur 6" in page.text  # pagination
     assert "q=exemple&amp;page=4" in page.text  # filters kept across pages
     assert "Aucune modification enregistrée" in page.text
+    assert "<title>Sanitaire : 12</title>" in page.text  # horizontal bars
+    assert "<title>mars — Complètes : 7</title>" in page.text  # stacked columns, long titles

@@ -399,7 +399,7 @@ def test_report_content(world, case, full_case):
     red = story_text(exports.report_story(case, Tlp.RED))
     assert "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" in red
     # Every character of the report has a glyph in the embedded font (accents, « », œ, €).
-    exports._register_fonts()
+    exports.register_fonts()
     glyphs = pdfmetrics.getFont(exports.FONT).face.charToGlyph
     missing = {ch for ch in text if ord(ch) >= 32 and ord(ch) not in glyphs}
     assert not missing, missing
