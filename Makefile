@@ -10,7 +10,7 @@ NAME ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: chromium help install demo totp run test test-fast e2e quality format bench migrate messages clean
+.PHONY: chromium wrk help install demo totp run test test-fast e2e quality format bench migrate messages clean
 
 help:
 	@echo "make demo     — installe, crée la région de démonstration et lance le serveur"
@@ -35,6 +35,12 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "Chromium manquant : sudo apt-get install -y chromium"; exit 1; fi; }
 
+# wrk: the HTTP load generator of the tracking benchmark (Debian package, loopback only).
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  else echo "wrk manquant : sudo apt-get install -y wrk"; exit 1; fi; }
+
 migrate: install
 	$(MANAGE) migrate --noinput
 
@@ -42,6 +48,8 @@ demo: install migrate
 	$(MANAGE) seed_demo --url http://$(HOST):$(PORT)/
 	$(MANAGE) seed_programme_demo
 	$(MANAGE) seed_incidents_demo
+	$(MANAGE) seed_awareness_demo
+	$(MANAGE) seed_phishing_demo
 	@echo
 	$(MANAGE) runserver $(HOST):$(PORT)
 

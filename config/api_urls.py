@@ -11,6 +11,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.routers import SimpleRouter
 
+from rempart.awareness import api_routes as awareness_api
 from rempart.incidents import api_routes as incidents_api
 from rempart.organisations import api as organisations_api
 from rempart.programme import api as programme_api
@@ -37,6 +38,8 @@ incidents_api.register(router)
 v1_patterns = [
     *router.urls,
     *incidents_api.urlpatterns,
+    # Awareness: e-learning modules and quizzes.
+    *awareness_api.urlpatterns,
     path("me/", organisations_api.MeView.as_view(), name="me"),
     # A call's statistics (region-wide and national roles).
     path(

@@ -80,12 +80,16 @@ INSTALLED_APPS = [
     "rempart.organisations",
     "rempart.programme",
     "rempart.incidents",
+    "rempart.awareness",
+    "rempart.phishing",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # Public phishing tracking (/p/) answered here: no session, auth, audit or request log.
+    "rempart.phishing.tracking_views.TrackingFastPathMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -166,6 +170,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     # On-call paging: run the escalation steps and deliveries a lost task left behind.
     "incidents-paging-sweep": {"task": "incidents.paging_sweep", "schedule": 30.0},
+    # Simulated phishing: poll the reporting mailboxes (IMAP), deliver the webhooks.
+    "phishing-poll-mailboxes": {"task": "phishing.poll_mailboxes", "schedule": 60.0},
+    "phishing-webhooks-sweep": {"task": "phishing.webhooks_sweep", "schedule": 30.0},
+    # Simulated phishing: plan, take back dead workers' claims, queue the senders, purge.
+    "phishing-sending-sweep": {"task": "phishing.sending_sweep", "schedule": 30.0},
 }
 # The queue this deployment's workers consume: a worker pool sharing a Redis with others (tests,
 # benchmarks) keeps to its own queue.
@@ -181,6 +190,15 @@ except ValueError as exc:
     raise ImproperlyConfigured(
         "REMPART_REMINDER_DAYS : nombres de jours séparés par des virgules (ex. 14,7,2)."
     ) from exc
+
+# Simulated phishing (docs/phishing.md): a click or an open sooner than this after delivery is a
+# mail scanner's; a private certificate authority for the SMTP servers of the sending profiles;
+# webhooks and reporting mailboxes on loopback addresses (development and tests only).
+PHISHING_BOT_MIN_DELAY_SECONDS = env_int("REMPART_PHISHING_BOT_MIN_DELAY_SECONDS", 10)
+PHISHING_SMTP_CA_FILE = env_str("REMPART_PHISHING_SMTP_CA_FILE") or None
+PHISHING_INTEGRATIONS_ALLOW_LOOPBACK = env_bool(
+    "REMPART_PHISHING_INTEGRATIONS_ALLOW_LOOPBACK", DEBUG
+)
 
 # --- Files: Django's storage API only (local folder by default, S3-compatible in production) --
 MEDIA_ROOT = Path(env_str("REMPART_MEDIA_ROOT", str(BASE_DIR / "var" / "media")))

@@ -7,4 +7,8 @@ urlpatterns = [
     path("organisations/", include("rempart.organisations.urls")),
     path("programme/", include("rempart.programme.urls")),
     path("incidents/", include("rempart.incidents.urls")),
+    path("hameconnage/", include("rempart.phishing.urls")),
+    # Public tracking of simulated phishing (pixel, link, landing page, report).
+    path("p/", include("rempart.phishing.tracking_urls")),
+    path("sensibilisation/", include("rempart.awareness.urls")),
 ]

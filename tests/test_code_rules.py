@@ -33,6 +33,25 @@ PUBLIC_VIEWS = {
         "rempart/incidents/paging_views.py",
         "PagingAckApiView",
     ): "a gateway acknowledges a page with its signed token (the only credential; throttled)",
+    (
+        "rempart/awareness/learning_views.py",
+        "certificate_verify",
+    ): "the certificate's code (128 random bits) is the credential; initials, module, date only",
+    # Simulated phishing: the recipient's token (192 random bits) is the only credential; a dead
+    # token gets the same neutral answer (no campaign or organisation named). See tracking_views.
+    **{
+        ("rempart/phishing/tracking_views.py", name): reason
+        for name, reason in (
+            ("pixel", "the 1x1 image of the message: records 'opened', same GIF for any token"),
+            ("click", "the link of the message: records 'clicked', shows the landing page"),
+            ("confirm", "the landing page's script confirms a click (POST, 204 always)"),
+            ("submit", "the landing page's form: field names only, then the teaching page"),
+            ("teaching", "what the exercise teaches (neutral page for a dead token)"),
+            ("neutral", "the neutral teaching page: names no campaign or organisation"),
+            ("report", "'report this message': GET shows a button, POST records"),
+            ("report_thanks", "thanks for reporting: static text"),
+        )
+    },
 }
 
 PUBLIC_MARKERS = {"login_not_required", "AllowAny"}

@@ -86,6 +86,20 @@ PUBLIC_ROUTES = {
     # only the alert's number, organisation and type; GET never writes).
     "incidents:paging_ack": "the signed acknowledgement link of a page (e-mail, gateway)",
     "api-v1:paging-ack": "a gateway acknowledges with the page's signed token (throttled)",
+    # Awareness: the code printed on a certificate (128 random bits) is the credential; the page
+    # shows only the holder's initials, the module, the date and whether it is valid.
+    "awareness:certificate_verify": "public verification of a certificate by its code",
+    # Simulated phishing: the recipient's token (192 random bits) is the credential; pixel and
+    # link are the only GETs that write (that is the tracking); a dead token gets the same
+    # neutral answer, naming no campaign or organisation (rempart/phishing/tracking_views.py).
+    "phishing_tracking:pixel": "1x1 image of the message, records 'opened'",
+    "phishing_tracking:click": "link of the message, records 'clicked', shows the landing page",
+    "phishing_tracking:confirm": "the landing page's script confirms a click (POST)",
+    "phishing_tracking:submit": "landing page form: names of the filled fields only (POST)",
+    "phishing_tracking:teaching": "the teaching page after a click or a submission",
+    "phishing_tracking:neutral": "neutral teaching page (dead token)",
+    "phishing_tracking:report": "'report this message': GET shows a button, POST records",
+    "phishing_tracking:report_thanks": "thanks for reporting",
 }
 
 REFUSED = {401, 403, 404, 405}
@@ -618,6 +632,203 @@ def _build_incidents(b) -> None:
     )
 
 
+def _build_awareness(b) -> None:
+    """A quiz attempt with its certificate by B's staff member, and an escape-game session of
+    B with a participation row. The module is national content: no canary in it."""
+    import datetime
+
+    from rempart.awareness import models as aw
+
+    now = timezone.now()
+    staff, establishment = b.people[Role.STAFF.value], b.orgs["establishment"]
+    module, _ = aw.Module.objects.get_or_create(
+        code="garde-tenancy",
+        defaults={
+            "title": "Module national",
+            "theme": aw.Theme.GENERAL,
+            "audience": aw.Audience.EVERYONE,
+            "duration_minutes": 5,
+            "content_hash": "0" * 64,
+            "questions": [],
+        },
+    )
+    attempt = aw.Attempt.objects.create(
+        user=staff,
+        organisation=establishment,
+        module=module,
+        module_version=1,
+        module_title=module.title,
+        pass_mark=80,
+        answers=[{"code": "q", "text": f"Question {CANARY}", "selected": ["a"]}],
+        correct_count=1,
+        question_count=1,
+        score=100,
+        passed=True,
+        submitted_at=now,
+    )
+    aw.Certificate.objects.create(
+        attempt=attempt,
+        user=staff,
+        organisation=establishment,
+        code=f"code-{CANARY}",
+        holder_name=f"Agent {CANARY}",
+        organisation_name=establishment.name,
+        module_title=module.title,
+        module_version=1,
+        score=100,
+        issued_at=now,
+    )
+    session = aw.EscapeGameSession.objects.create(
+        region=b.region,
+        host=establishment,
+        site=f"Salle {CANARY}",
+        held_on=datetime.date.today(),
+        facilitator=b.people[Role.TRAINER.value],
+        facilitator_name=f"Animatrice {CANARY}",
+        debrief=f"Débriefing {CANARY}",
+        participant_count=7,
+        recorded_by=b.people[Role.TRAINER.value],
+    )
+    aw.EscapeGameParticipation.objects.create(
+        session=session, organisation=b.orgs["sibling"], count=7, names=f"Nom {CANARY}"
+    )
+
+
+def _build_phishing(b) -> None:
+    """An object of every phishing model in B: the establishment's group (with a recipient, a
+    pending import), profile, template, landing page; the CRRC's library template and
+    profile; a mandate; an autonomous campaign and a delegated one, with a campaign recipient
+    and tracking events."""
+    import datetime
+
+    from rempart.phishing import models as ph
+
+    crrc, hospital = b.orgs["crrc"], b.orgs["establishment"]
+    rssi, operator = b.people[Role.RSSI.value], b.people[Role.CRRC_OPERATOR.value]
+    today, now = timezone.localdate(), timezone.now()
+    group = ph.RecipientGroup.objects.create(organisation=hospital, name=f"Groupe {CANARY}")
+    ph.Recipient.objects.create(
+        group=group,
+        email=f"{CANARY}-agent@exemple.fr".lower(),
+        first_name=CANARY,
+        last_name=CANARY,
+        department=f"Service {CANARY}",
+        position=CANARY,
+    )
+    ph.RecipientImport.objects.create(
+        organisation=hospital,
+        group=group,
+        uploaded_by=rssi,
+        source_name=f"liste-{CANARY}.csv",
+        encoding="UTF-8",
+        delimiter=";",
+        lines_read=2,
+        rows=[{"email": f"{CANARY}@exemple.fr".lower(), "first_name": CANARY}],
+        rejections=[{"line": 3, "email": CANARY, "reasons": ["e-mail invalide"]}],
+    )
+    body = f'<p>{CANARY} {{{{prenom}}}}</p><a href="{{{{lien}}}}">lien</a>'
+    resources = {}
+    for owner in (hospital, crrc):
+        resources[owner.pk] = (
+            ph.SendingProfile.objects.create(
+                organisation=owner,
+                name=f"Profil {CANARY}",
+                host=f"smtp-{CANARY}.exemple.fr".lower(),
+                password=f"secret-{CANARY}",
+                from_address=f"{CANARY}@exemple.fr".lower(),
+            ),
+            ph.EmailTemplate.objects.create(
+                organisation=owner,
+                library=owner == crrc,
+                name=f"Modèle {CANARY}",
+                subject=f"Objet {CANARY}",
+                sender_name=CANARY,
+                sender_address=f"{CANARY}@exemple.fr".lower(),
+                html_body=body,
+            ),
+            ph.LandingPage.objects.create(
+                organisation=owner,
+                name=f"Page {CANARY}",
+                form_html=f"<form>{CANARY}</form>",
+                fields=["identifiant"],
+                teaching_title=CANARY,
+                teaching_text=CANARY,
+            ),
+        )
+    mandate = ph.Mandate.objects.create(
+        establishment=hospital,
+        crrc=crrc,
+        starts_on=today - datetime.timedelta(days=1),
+        ends_on=today + datetime.timedelta(days=60),
+        note=f"Mandat {CANARY}",
+        signed_by=rssi,
+    )
+    for mode, owner, actor in (
+        (ph.CampaignMode.AUTONOMOUS, hospital, rssi),
+        (ph.CampaignMode.DELEGATED, crrc, operator),
+    ):
+        profile, template, landing = resources[owner.pk]
+        campaign = ph.Campaign.objects.create(
+            organisation=hospital,
+            operator=owner,
+            mode=mode,
+            mandate=mandate if mode == ph.CampaignMode.DELEGATED else None,
+            name=f"Campagne {CANARY}",
+            landing_page=landing,
+            sending_profile=profile,
+            starts_at=now,
+            spread_until=now + datetime.timedelta(days=2),
+            privacy_mode=ph.PrivacyMode.PSEUDONYMOUS,
+            staff_information=CANARY,
+            legal_basis=CANARY,
+            status=ph.CampaignStatus.SCHEDULED,
+            created_by=actor,
+        )
+        campaign.templates.set([template])
+        campaign.groups.set([group])
+        recipient = ph.CampaignRecipient.objects.create(
+            campaign=campaign,
+            department=f"Service {CANARY}",
+            email=f"{CANARY}-agent@exemple.fr".lower(),
+            first_name=CANARY,
+            template=template,
+        )
+        ph.TrackingEvent.objects.create(
+            campaign=campaign, recipient=recipient, kind=ph.EventKind.CLICKED
+        )
+        ph.TrackingEvent.objects.create(
+            campaign=campaign,
+            recipient=recipient,
+            kind=ph.EventKind.SUBMITTED,
+            filled_fields=["identifiant"],
+        )
+    # Integrations: reporting mailboxes (establishment, CRRC), a webhook and its log.
+    for owner in (hospital, crrc):
+        ph.ReportMailbox.objects.create(
+            organisation=owner,
+            name=f"Boîte {CANARY}",
+            address=f"{CANARY}@exemple.fr".lower(),
+            host=f"imap-{CANARY}.exemple.fr".lower(),
+            username=CANARY,
+            password=f"secret-{CANARY}",
+            last_error=f"Erreur {CANARY}",
+        )
+    endpoint = ph.WebhookEndpoint.objects.create(
+        organisation=hospital,
+        name=f"Webhook {CANARY}",
+        url=f"https://{CANARY.lower()}.exemple.fr/hook",
+        secret=f"whsec-{CANARY}",
+        events=["event.clicked"],
+    )
+    ph.WebhookDelivery.objects.create(
+        endpoint=endpoint,
+        event_type="ping",
+        dedup_key=f"ping:{CANARY}",
+        payload={"message": CANARY},
+        error=f"Erreur {CANARY}",
+    )
+
+
 def _build_world() -> World:
     a = _build_region("91", "")
     tokens = {}
@@ -699,6 +910,8 @@ def _build_world() -> World:
     _build_programme_files(b, call, ars_manager, rssi)
     with disable_auditlog():  # (their audit entries would multiply the ids to try)
         _build_incidents(b)
+        _build_awareness(b)
+        _build_phishing(b)
     assert pending.pk > ID_BASE
 
     b_models_by_id: dict[int, list[str]] = {}

@@ -37,6 +37,12 @@ def navigation(request):
     incidents = _incident_items(user)
     if incidents:
         items.append((_("Incidents"), incidents))
+    awareness = _awareness_items(user, memberships)
+    if awareness:
+        items.append((_("Sensibilisation"), awareness))
+    phishing = _phishing_items(user, memberships)
+    if phishing:
+        items.append((_("Hameçonnage simulé"), phishing))
     if perms.has_capability(user, Capability.IMPORT_FINESS):
         items.append((_("Import FINESS"), reverse("organisations:finess_import")))
     if perms.has_capability(user, Capability.VIEW_AUDIT):
@@ -110,4 +116,46 @@ def _incident_items(user) -> list[tuple[str, str]]:
         != set()
     ):
         items.append((_("Statistiques incidents"), reverse("incidents:stats")))
+    return items
+
+
+def _awareness_items(user, memberships) -> list[tuple[str, str]]:
+    """Awareness: modules for every member; escape games and results for the managers."""
+    items = []
+    if memberships:
+        items.append((_("Modules e-learning"), reverse("awareness:modules")))
+    if perms.has_capability(user, Capability.VIEW_AWARENESS) or perms.has_capability(
+        user, Capability.MANAGE_AWARENESS
+    ):
+        items.append((_("Escape games"), reverse("awareness:escape_list")))
+        items.append((_("Résultats"), reverse("awareness:figures")))
+    return items
+
+
+def _phishing_items(user, memberships) -> list[tuple[str, str]]:
+    """Simulated phishing: an establishment's director, RSSI and DSI (own campaigns), a CRRC's
+    operators and trainers (campaigns under mandate, the regional template library)."""
+    from rempart.phishing.results import can_view_regional
+
+    from .roles import ROLES, OrgKind, Role
+
+    runs = perms.has_capability(user, Capability.RUN_PHISHING) or any(
+        m.organisation.kind == OrgKind.CRRC
+        and Capability.RUN_DELEGATED_PHISHING in ROLES[Role(m.role)].capabilities
+        for m in memberships
+    )
+    items = []
+    if runs:
+        items = [
+            (_("Campagnes"), reverse("phishing:campaign_list")),
+            (_("Groupes de destinataires"), reverse("phishing:group_list")),
+            (_("Modèles de message"), reverse("phishing:template_list")),
+            (_("Pages d'atterrissage"), reverse("phishing:landing_list")),
+            (_("Profils d'envoi"), reverse("phishing:profile_list")),
+            (_("Mandats"), reverse("phishing:mandate_list")),
+            (_("Boîtes de signalement"), reverse("phishing:mailbox_list")),
+            (_("Webhooks"), reverse("phishing:webhook_list")),
+        ]
+    if can_view_regional(user):
+        items.append((_("Chiffres régionaux"), reverse("phishing:regional_results")))
     return items

@@ -65,6 +65,13 @@ class Capability(StrEnum):
     ACTIVATE_CRISIS = "activate_crisis"  # activate and lift ORSAN cyber (ARS)
     MOBILISE_RESOURCES = "mobilise_resources"  # allot pooled resources to requests (ARS, CRRC)
     OFFER_RESOURCES = "offer_resources"  # offer one's pooled resources, ask for help when hit
+    # Awareness (learning itself needs no capability: any active membership).
+    MANAGE_AWARENESS = "manage_awareness"  # record escape games, see the region's learning figures
+    VIEW_AWARENESS = "view_awareness"  # awareness figures of the organisations within scope
+    # Simulated phishing: an establishment runs its own campaigns ("autonomous mode"); the CRRC
+    # runs them for establishments that gave it a valid mandate ("delegated mode").
+    RUN_PHISHING = "run_phishing"  # own organisation's campaigns, groups, profiles, mandates
+    RUN_DELEGATED_PHISHING = "run_delegated_phishing"  # campaigns under mandate; CRRC library
 
 
 # Capabilities exercised only in the name of one's own organisation. A regional role grants
@@ -78,6 +85,7 @@ ON_OWN_BEHALF = frozenset(
         Capability.REPORT_INCIDENT,
         Capability.VIEW_INCIDENTS,
         Capability.OFFER_RESOURCES,
+        Capability.RUN_PHISHING,
     }
 )
 
@@ -121,7 +129,15 @@ ROLES: dict[Role, RoleSpec] = {
             _("Observateur national"),
             frozenset({OrgKind.NATIONAL}),
             Scope.NATIONAL,
-            frozenset({C.VIEW_DIRECTORY, C.USE_API, C.VIEW_PROGRAMME, C.VIEW_INCIDENT_STATS}),
+            frozenset(
+                {
+                    C.VIEW_DIRECTORY,
+                    C.USE_API,
+                    C.VIEW_PROGRAMME,
+                    C.VIEW_INCIDENT_STATS,
+                    C.VIEW_AWARENESS,
+                }
+            ),
         ),
         RoleSpec(
             Role.ARS_MANAGER,
@@ -143,6 +159,7 @@ ROLES: dict[Role, RoleSpec] = {
                 C.VIEW_INCIDENT_STATS,
                 C.ACTIVATE_CRISIS,
                 C.MOBILISE_RESOURCES,
+                C.VIEW_AWARENESS,
             },
             grantable=frozenset({Role.ARS_MANAGER, Role.GHT_COORDINATOR}) | _ESTABLISHMENT_ROLES,
         ),
@@ -167,6 +184,9 @@ ROLES: dict[Role, RoleSpec] = {
                 C.VIEW_INCIDENT_STATS,
                 C.MOBILISE_RESOURCES,
                 C.OFFER_RESOURCES,
+                C.MANAGE_AWARENESS,
+                C.VIEW_AWARENESS,
+                C.RUN_DELEGATED_PHISHING,
             },
             grantable=frozenset(
                 {
@@ -191,7 +211,14 @@ ROLES: dict[Role, RoleSpec] = {
             _("Formateur"),
             frozenset({OrgKind.CRRC, OrgKind.PROVIDER}),
             Scope.REGION,
-            frozenset({C.VIEW_DIRECTORY}),
+            frozenset(
+                {
+                    C.VIEW_DIRECTORY,
+                    C.MANAGE_AWARENESS,
+                    C.VIEW_AWARENESS,
+                    C.RUN_DELEGATED_PHISHING,
+                }
+            ),
         ),
         RoleSpec(
             Role.GHT_COORDINATOR,
@@ -210,6 +237,7 @@ ROLES: dict[Role, RoleSpec] = {
                 C.REPORT_INCIDENT,
                 C.VIEW_INCIDENTS,
                 C.OFFER_RESOURCES,
+                C.VIEW_AWARENESS,
             },
             grantable=frozenset({Role.GHT_COORDINATOR}) | _ESTABLISHMENT_ROLES,
         ),
@@ -230,6 +258,8 @@ ROLES: dict[Role, RoleSpec] = {
                 C.REPORT_INCIDENT,
                 C.VIEW_INCIDENTS,
                 C.OFFER_RESOURCES,
+                C.VIEW_AWARENESS,
+                C.RUN_PHISHING,
             },
             grantable=_ESTABLISHMENT_ROLES,
             sees_own_ght=True,
@@ -251,6 +281,8 @@ ROLES: dict[Role, RoleSpec] = {
                 C.REPORT_INCIDENT,
                 C.VIEW_INCIDENTS,
                 C.OFFER_RESOURCES,
+                C.VIEW_AWARENESS,
+                C.RUN_PHISHING,
             },
             grantable=_ESTABLISHMENT_ROLES,
             sees_own_ght=True,
@@ -270,6 +302,8 @@ ROLES: dict[Role, RoleSpec] = {
                 C.REPORT_INCIDENT,
                 C.VIEW_INCIDENTS,
                 C.OFFER_RESOURCES,
+                C.VIEW_AWARENESS,
+                C.RUN_PHISHING,
             },
             grantable=frozenset({Role.DSI, Role.STAFF}),
             sees_own_ght=True,

@@ -91,8 +91,8 @@ def _e2e_settings(settings, live_server):
 class Browsing:
     """A browser context (one person) whose pages are watched for server errors."""
 
-    def __init__(self, browser, base_url: str):
-        self.context = browser.new_context(base_url=base_url, locale="fr-FR")
+    def __init__(self, browser, base_url: str, **options):
+        self.context = browser.new_context(base_url=base_url, locale="fr-FR", **options)
         self.context.set_default_timeout(TIMEOUT_MS)
         self.server_errors: list[str] = []
         self.pages = []
@@ -113,11 +113,12 @@ class Browsing:
 
 @pytest.fixture
 def browsing(browser, live_server, request):
-    """`browsing()` opens a fresh browser context (a new person) and returns a page in it."""
+    """`browsing()` opens a fresh browser context (a new person) and returns a page in it;
+    keyword arguments are Playwright context options (e.g. `user_agent`)."""
     opened: list[Browsing] = []
 
-    def open_page():
-        session = Browsing(browser, live_server.url)
+    def open_page(**options):
+        session = Browsing(browser, live_server.url, **options)
         opened.append(session)
         return session.new_page()
 
