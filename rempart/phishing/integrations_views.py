@@ -17,27 +17,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from rempart.core.errors import DomainError
 
-from . import mailbox, selectors, webhooks
+from . import mailbox, selectors, webflow, webhooks
 from .integrations_forms import MailboxForm, WebhookForm
 from .models import WebhookEvent
-
-
-def _status(exc: DomainError) -> int:
-    return 403 if exc.code == "forbidden" else 400
-
-
-def _form_error(form, exc: DomainError) -> None:
-    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-
-
-def _data(request):
-    return request.POST if request.method == "POST" else None
-
-
-def _refuse_forbidden(exc: DomainError) -> None:
-    if exc.code == "forbidden":
-        raise PermissionDenied(exc.message) from exc
-
 
 # --- Reporting mailboxes --------------------------------------------------------------------------
 
@@ -70,43 +52,36 @@ def _mailbox_form_page(request, form, title, status, box=None):
 def mailbox_new(request):
     selectors.require_phishing_user(request.user)
     organisations = mailbox.manageable_organisations(request.user)
-    form = MailboxForm(_data(request), organisations=organisations)
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            data = dict(form.cleaned_data)
-            organisation = data.pop("organisation")
-            try:
-                mailbox.mailbox_create(actor=request.user, organisation=organisation, **data)
-            except DomainError as exc:
-                _form_error(form, exc)
-                status = _status(exc)
-            else:
-                messages.success(request, "Boîte de signalement enregistrée : testez la connexion.")
-                return redirect("phishing:mailbox_list")
-        else:
-            status = 400
-    return _mailbox_form_page(request, form, "Nouvelle boîte de signalement", status)
+    form = MailboxForm(webflow.posted(request), organisations=organisations)
+
+    def create():
+        data = dict(form.cleaned_data)
+        return mailbox.mailbox_create(
+            actor=request.user, organisation=data.pop("organisation"), **data
+        )
+
+    done, status = webflow.submit(
+        request,
+        form,
+        create,
+        success="Boîte de signalement enregistrée : testez la connexion.",
+        then=lambda _box: ("phishing:mailbox_list",),
+    )
+    return done or _mailbox_form_page(request, form, "Nouvelle boîte de signalement", status)
 
 
 @require_http_methods(["GET", "POST"])
 def mailbox_edit(request, pk: int):
     box = mailbox.get_mailbox(request.user, pk)
-    form = MailboxForm(_data(request), instance=box, editing=True)
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            try:
-                mailbox.mailbox_update(actor=request.user, mailbox=box, **form.cleaned_data)
-            except DomainError as exc:
-                _form_error(form, exc)
-                status = _status(exc)
-            else:
-                messages.success(request, "Boîte de signalement enregistrée.")
-                return redirect("phishing:mailbox_list")
-        else:
-            status = 400
-    return _mailbox_form_page(request, form, f"Modifier « {box.name} »", status, box)
+    form = MailboxForm(webflow.posted(request), instance=box, editing=True)
+    done, status = webflow.submit(
+        request,
+        form,
+        lambda: mailbox.mailbox_update(actor=request.user, mailbox=box, **form.cleaned_data),
+        success="Boîte de signalement enregistrée.",
+        then=lambda _box: ("phishing:mailbox_list",),
+    )
+    return done or _mailbox_form_page(request, form, f"Modifier « {box.name} »", status, box)
 
 
 @require_POST
@@ -115,7 +90,7 @@ def mailbox_test(request, pk: int):
     try:
         result = mailbox.mailbox_test(actor=request.user, mailbox=box)
     except DomainError as exc:
-        _refuse_forbidden(exc)
+        webflow.refuse_forbidden(exc)
         raise
     (messages.success if result.ok else messages.error)(request, result.message)
     return redirect("phishing:mailbox_list")
@@ -128,7 +103,7 @@ def mailbox_poll(request, pk: int):
     try:
         result = mailbox.poll_now(actor=request.user, mailbox=box)
     except DomainError as exc:
-        _refuse_forbidden(exc)
+        webflow.refuse_forbidden(exc)
         messages.error(request, exc.message)
         return redirect("phishing:mailbox_list")
     if result.skipped:
@@ -152,7 +127,7 @@ def mailbox_delete(request, pk: int):
         try:
             mailbox.mailbox_delete(actor=request.user, mailbox=box)
         except DomainError as exc:
-            _refuse_forbidden(exc)
+            webflow.refuse_forbidden(exc)
             raise
         messages.success(request, "Boîte de signalement supprimée.")
         return redirect("phishing:mailbox_list")
@@ -216,24 +191,21 @@ def webhook_new(request):
     organisations = webhooks.manageable_organisations(request.user)
     if not organisations.exists():
         raise PermissionDenied(webhooks.FORBIDDEN)
-    form = WebhookForm(_data(request), organisations=organisations)
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            data = dict(form.cleaned_data)
-            organisation = data.pop("organisation")
-            try:
-                endpoint, secret = webhooks.endpoint_create(
-                    actor=request.user, organisation=organisation, **data
-                )
-            except DomainError as exc:
-                _form_error(form, exc)
-                status = _status(exc)
-            else:
-                return _secret_page(request, endpoint, secret, created=True)
-        else:
-            status = 400
-    return _webhook_form_page(request, form, "Nouveau webhook", status)
+    form = WebhookForm(webflow.posted(request), organisations=organisations)
+
+    def create():
+        data = dict(form.cleaned_data)
+        return webhooks.endpoint_create(
+            actor=request.user, organisation=data.pop("organisation"), **data
+        )
+
+    done, status = webflow.submit(
+        request,
+        form,
+        create,
+        respond=lambda made: _secret_page(request, *made, created=True),
+    )
+    return done or _webhook_form_page(request, form, "Nouveau webhook", status)
 
 
 @require_GET
@@ -262,21 +234,19 @@ def webhook_edit(request, pk: int):
         "events": endpoint.events,
         "active": endpoint.active,
     }
-    form = WebhookForm(_data(request), initial=initial)
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            try:
-                webhooks.endpoint_update(actor=request.user, endpoint=endpoint, **form.cleaned_data)
-            except DomainError as exc:
-                _form_error(form, exc)
-                status = _status(exc)
-            else:
-                messages.success(request, "Webhook enregistré.")
-                return redirect("phishing:webhook_detail", endpoint.pk)
-        else:
-            status = 400
-    return _webhook_form_page(request, form, f"Modifier « {endpoint.name} »", status, endpoint)
+    form = WebhookForm(webflow.posted(request), initial=initial)
+    done, status = webflow.submit(
+        request,
+        form,
+        lambda: webhooks.endpoint_update(
+            actor=request.user, endpoint=endpoint, **form.cleaned_data
+        ),
+        success="Webhook enregistré.",
+        then=lambda _saved: ("phishing:webhook_detail", endpoint.pk),
+    )
+    return done or _webhook_form_page(
+        request, form, f"Modifier « {endpoint.name} »", status, endpoint
+    )
 
 
 @require_POST
@@ -285,7 +255,7 @@ def webhook_rotate(request, pk: int):
     try:
         secret = webhooks.endpoint_rotate_secret(actor=request.user, endpoint=endpoint)
     except DomainError as exc:
-        _refuse_forbidden(exc)
+        webflow.refuse_forbidden(exc)
         raise
     return _secret_page(request, endpoint, secret, created=False)
 
@@ -296,7 +266,7 @@ def webhook_test(request, pk: int):
     try:
         delivery = webhooks.send_test(actor=request.user, endpoint=endpoint)
     except DomainError as exc:
-        _refuse_forbidden(exc)
+        webflow.refuse_forbidden(exc)
         raise
     if delivery.status == "delivered":
         messages.success(
@@ -314,7 +284,7 @@ def webhook_delete(request, pk: int):
         try:
             webhooks.endpoint_delete(actor=request.user, endpoint=endpoint)
         except DomainError as exc:
-            _refuse_forbidden(exc)
+            webflow.refuse_forbidden(exc)
             raise
         messages.success(request, "Webhook supprimé.")
         return redirect("phishing:webhook_list")

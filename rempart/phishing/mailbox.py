@@ -41,17 +41,15 @@ from dataclasses import dataclass, field
 from email.message import Message
 from urllib.parse import unquote
 
-from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, QuerySet
-from django.http import Http404
 from django.utils import timezone
 
 from rempart.core.errors import DomainError
 from rempart.core.models import AuditEntry
 from rempart.organisations.models import Organisation
 
-from . import perms, tracking
+from . import perms, selectors, tracking
 from .models import (
     CampaignRecipient,
     EventKind,
@@ -80,7 +78,6 @@ URL_TOKEN = re.compile(rf"/p/[a-z]{{1,12}}/({TOKEN})(?![A-Za-z0-9_-])")
 TEXT_HEADER_TOKEN = re.compile(rf"{TOKEN_HEADER}:\s*({TOKEN})(?![A-Za-z0-9_-])", re.I)
 
 FORBIDDEN = "Vous ne gérez pas l'hameçonnage simulé de cette structure."
-NO_ACCESS = "Cette boîte de signalement appartient à une autre structure."
 
 
 # --- Reads ------------------------------------------------------------------------------------
@@ -99,16 +96,9 @@ def mailboxes_visible_to(user) -> QuerySet[ReportMailbox]:
 
 
 def get_mailbox(user, pk) -> ReportMailbox:
-    try:
-        pk = int(pk)
-    except (TypeError, ValueError) as exc:
-        raise Http404("Boîte de signalement introuvable.") from exc
-    found = mailboxes_visible_to(user).filter(pk=pk).first()
-    if found is not None:
-        return found
-    if ReportMailbox.objects.filter(pk=pk).exists():
-        raise PermissionDenied(NO_ACCESS)
-    raise Http404("Boîte de signalement introuvable.")
+    return selectors.get_visible(
+        ReportMailbox, mailboxes_visible_to(user), pk, "Boîte de signalement introuvable."
+    )
 
 
 def outcome_counts(mailbox: ReportMailbox) -> dict[str, int]:

@@ -41,7 +41,9 @@ def _pk(pk) -> int:
         raise Http404("Objet introuvable.") from exc
 
 
-def _get(model, visible: QuerySet, pk, missing: str):
+def get_visible(model, visible: QuerySet, pk, missing: str):
+    """The object `pk` among `visible`; 403 with the reason when it exists but belongs to
+    another organisation, 404 when it does not exist."""
     pk = _pk(pk)
     found = visible.filter(pk=pk).first()
     if found is not None:
@@ -88,7 +90,7 @@ def profiles_visible_to(user) -> QuerySet[SendingProfile]:
 
 
 def get_profile(user, pk) -> SendingProfile:
-    return _get(SendingProfile, profiles_visible_to(user), pk, "Profil d'envoi introuvable.")
+    return get_visible(SendingProfile, profiles_visible_to(user), pk, "Profil d'envoi introuvable.")
 
 
 def templates_visible_to(user) -> QuerySet[EmailTemplate]:
@@ -96,7 +98,7 @@ def templates_visible_to(user) -> QuerySet[EmailTemplate]:
 
 
 def get_template(user, pk) -> EmailTemplate:
-    return _get(EmailTemplate, templates_visible_to(user), pk, "Modèle introuvable.")
+    return get_visible(EmailTemplate, templates_visible_to(user), pk, "Modèle introuvable.")
 
 
 def get_editable_template(user, pk) -> EmailTemplate:
@@ -116,7 +118,9 @@ def landings_visible_to(user) -> QuerySet[LandingPage]:
 
 
 def get_landing(user, pk) -> LandingPage:
-    return _get(LandingPage, landings_visible_to(user), pk, "Page d'atterrissage introuvable.")
+    return get_visible(
+        LandingPage, landings_visible_to(user), pk, "Page d'atterrissage introuvable."
+    )
 
 
 # --- Groups and imports -------------------------------------------------------------------------
@@ -131,7 +135,7 @@ def groups_visible_to(user) -> QuerySet[RecipientGroup]:
 
 
 def get_group(user, pk) -> RecipientGroup:
-    return _get(RecipientGroup, groups_visible_to(user), pk, "Groupe introuvable.")
+    return get_visible(RecipientGroup, groups_visible_to(user), pk, "Groupe introuvable.")
 
 
 def group_recipients(group: RecipientGroup, search: str = "") -> QuerySet[Recipient]:
@@ -152,7 +156,7 @@ def get_pending_import(user, group: RecipientGroup, pk) -> RecipientImport:
     visible = RecipientImport.objects.filter(
         group=group, uploaded_by_id=user.pk, status=ImportStatus.PENDING
     )
-    return _get(RecipientImport, visible, pk, "Import introuvable.")
+    return get_visible(RecipientImport, visible, pk, "Import introuvable.")
 
 
 def campaign_group_choices(user, campaign: Campaign) -> QuerySet[RecipientGroup]:
@@ -174,7 +178,7 @@ def mandates_visible_to(user) -> QuerySet[Mandate]:
 
 
 def get_mandate(user, pk) -> Mandate:
-    return _get(Mandate, mandates_visible_to(user), pk, "Mandat introuvable.")
+    return get_visible(Mandate, mandates_visible_to(user), pk, "Mandat introuvable.")
 
 
 def usable_mandates(user) -> QuerySet[Mandate]:
@@ -198,7 +202,7 @@ def campaigns_visible_to(user) -> QuerySet[Campaign]:
 
 
 def get_campaign(user, pk) -> Campaign:
-    return _get(Campaign, campaigns_visible_to(user), pk, "Campagne introuvable.")
+    return get_visible(Campaign, campaigns_visible_to(user), pk, "Campagne introuvable.")
 
 
 def get_editable_campaign(user, pk) -> Campaign:

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from rempart.core.errors import DomainError
 
-from . import perms, selectors, sending, services, templating
+from . import perms, selectors, sending, services, templating, webflow
 from .forms import (
     CampaignForm,
     CampaignStartForm,
@@ -28,14 +28,6 @@ from .forms import (
 from .models import CampaignMode
 
 PAGE_SIZE = 50
-
-
-def _status(exc: DomainError) -> int:
-    return 403 if exc.code == "forbidden" else 400
-
-
-def _form_error(form, exc: DomainError) -> None:
-    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
 
 
 def _form_page(request, form, *, title, back, intro="", status=200, submit="Enregistrer"):
@@ -54,32 +46,8 @@ def _form_page(request, form, *, title, back, intro="", status=200, submit="Enre
     )
 
 
-def _data(request):
-    """The posted data (even empty: an empty POST is a bound form that shows its errors)."""
-    return request.POST if request.method == "POST" else None
-
-
 def _organisation(form):
     return form.cleaned_data["organisation"]
-
-
-def _submit(request, form, write, *, then, success: str = ""):
-    """Run `write()` for a valid posted form: on success, the message and the redirect to
-    `then(result)` (a URL name and its arguments). Otherwise no response, and the status to
-    show the form again with: 200 on GET, 400 when invalid, 403 when the service refuses the
-    person (its reason shown on the form)."""
-    if request.method != "POST":
-        return None, 200
-    if not form.is_valid():
-        return None, 400
-    try:
-        result = write()
-    except DomainError as exc:
-        _form_error(form, exc)
-        return None, _status(exc)
-    if success:
-        messages.success(request, success)
-    return redirect(*then(result)), 200
 
 
 # --- Campaigns ------------------------------------------------------------------------------------
@@ -111,7 +79,9 @@ def campaign_new(request):
         raise PermissionDenied(
             "Aucune campagne possible : votre CRRC n'a pas de mandat valide d'un établissement."
         )
-    form = CampaignStartForm(_data(request), organisations=organisations, mandates=mandates)
+    form = CampaignStartForm(
+        webflow.posted(request), organisations=organisations, mandates=mandates
+    )
 
     def create():
         target = form.cleaned_data["target"]
@@ -122,7 +92,7 @@ def campaign_new(request):
             name=form.cleaned_data["name"],
         )
 
-    done, status = _submit(
+    done, status = webflow.submit(
         request,
         form,
         create,
@@ -178,7 +148,7 @@ def campaign_edit(request, pk: int):
     campaign = selectors.get_editable_campaign(request.user, pk)
     if not campaign.is_editable:
         raise PermissionDenied("Seule une campagne en brouillon se modifie.")
-    form = _campaign_form(request.user, campaign, _data(request))
+    form = _campaign_form(request.user, campaign, webflow.posted(request))
 
     def update():
         data = dict(form.cleaned_data)
@@ -190,7 +160,7 @@ def campaign_edit(request, pk: int):
             **data,
         )
 
-    done, status = _submit(
+    done, status = webflow.submit(
         request,
         form,
         update,
@@ -238,13 +208,15 @@ def campaign_cancel(request, pk: int):
 def group_list(request):
     selectors.require_phishing_user(request.user)
     organisations = selectors.own_organisations(request.user)
-    form = GroupForm(_data(request), organisations=organisations) if organisations else None
+    form = (
+        GroupForm(webflow.posted(request), organisations=organisations) if organisations else None
+    )
     if form is None:
         if request.method == "POST":
             raise PermissionDenied("Seul un établissement gère ses groupes de destinataires.")
         done, status = None, 200
     else:
-        done, status = _submit(
+        done, status = webflow.submit(
             request,
             form,
             lambda: services.group_create(
@@ -291,7 +263,7 @@ def group_detail(request, pk: int):
 @require_http_methods(["GET", "POST"])
 def group_import(request, pk: int):
     group = selectors.get_group(request.user, pk)
-    form = ImportForm(_data(request), request.FILES if request.method == "POST" else None)
+    form = ImportForm(webflow.posted(request), request.FILES if request.method == "POST" else None)
 
     def prepare():
         upload = form.cleaned_data["file"]
@@ -299,7 +271,7 @@ def group_import(request, pk: int):
             actor=request.user, group=group, filename=upload.name, content=upload.read()
         )
 
-    done, status = _submit(
+    done, status = webflow.submit(
         request,
         form,
         prepare,
@@ -374,7 +346,7 @@ def template_new(request):
     selectors.require_phishing_user(request.user)
     organisations = selectors.operator_organisations(request.user)
     can_share = bool(perms.crrc_ids(request.user))
-    form = TemplateForm(_data(request), organisations=organisations, can_share=can_share)
+    form = TemplateForm(webflow.posted(request), organisations=organisations, can_share=can_share)
 
     def create():
         data = dict(form.cleaned_data)
@@ -382,7 +354,7 @@ def template_new(request):
             actor=request.user, organisation=data.pop("organisation"), **data
         )
 
-    done, status = _submit(
+    done, status = webflow.submit(
         request,
         form,
         create,
@@ -420,8 +392,8 @@ def template_detail(request, pk: int):
 @require_http_methods(["GET", "POST"])
 def template_edit(request, pk: int):
     template = selectors.get_editable_template(request.user, pk)
-    form = TemplateForm(_data(request), instance=template)
-    done, status = _submit(
+    form = TemplateForm(webflow.posted(request), instance=template)
+    done, status = webflow.submit(
         request,
         form,
         lambda: services.template_update(
@@ -481,8 +453,10 @@ def _landing_data(form) -> dict:
 @require_http_methods(["GET", "POST"])
 def landing_new(request):
     selectors.require_phishing_user(request.user)
-    form = LandingForm(_data(request), organisations=selectors.operator_organisations(request.user))
-    done, status = _submit(
+    form = LandingForm(
+        webflow.posted(request), organisations=selectors.operator_organisations(request.user)
+    )
+    done, status = webflow.submit(
         request,
         form,
         lambda: services.landing_create(
@@ -503,8 +477,8 @@ def landing_new(request):
 @require_http_methods(["GET", "POST"])
 def landing_edit(request, pk: int):
     landing = selectors.get_landing(request.user, pk)
-    form = LandingForm(_data(request), instance=landing)
-    done, status = _submit(
+    form = LandingForm(webflow.posted(request), instance=landing)
+    done, status = webflow.submit(
         request,
         form,
         lambda: services.landing_update(actor=request.user, landing=landing, **_landing_data(form)),
@@ -536,7 +510,9 @@ def profile_list(request):
 @require_http_methods(["GET", "POST"])
 def profile_new(request):
     selectors.require_phishing_user(request.user)
-    form = ProfileForm(_data(request), organisations=selectors.operator_organisations(request.user))
+    form = ProfileForm(
+        webflow.posted(request), organisations=selectors.operator_organisations(request.user)
+    )
 
     def create():
         data = dict(form.cleaned_data)
@@ -544,7 +520,7 @@ def profile_new(request):
             actor=request.user, organisation=data.pop("organisation"), **data
         )
 
-    done, status = _submit(
+    done, status = webflow.submit(
         request,
         form,
         create,
@@ -559,8 +535,8 @@ def profile_new(request):
 @require_http_methods(["GET", "POST"])
 def profile_edit(request, pk: int):
     profile = selectors.get_profile(request.user, pk)
-    form = ProfileForm(_data(request), instance=profile, editing=True)
-    done, status = _submit(
+    form = ProfileForm(webflow.posted(request), instance=profile, editing=True)
+    done, status = webflow.submit(
         request,
         form,
         lambda: services.profile_update(actor=request.user, profile=profile, **form.cleaned_data),
@@ -587,7 +563,7 @@ def mandate_list(request):
     form = None
     if first is not None:
         form = MandateForm(
-            _data(request),
+            webflow.posted(request),
             organisations=organisations,
             crrcs=selectors.crrcs_of_region(first),
         )
@@ -603,7 +579,7 @@ def mandate_list(request):
                 actor=request.user, establishment=data.pop("organisation"), **data
             )
 
-        done, status = _submit(
+        done, status = webflow.submit(
             request,
             form,
             grant,

@@ -81,17 +81,15 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, Q, QuerySet
-from django.http import Http404
 from django.utils import timezone
 
 from rempart.core.errors import DomainError
 from rempart.core.models import AuditEntry
 from rempart.organisations.models import Organisation
 
-from . import perms
+from . import perms, selectors
 from .models import (
     Campaign,
     CampaignStatus,
@@ -126,7 +124,6 @@ CAMPAIGN_EVENTS = {
 }
 
 FORBIDDEN = "Seuls la direction, le RSSI et le DSI de l'établissement gèrent ses webhooks."
-NO_ACCESS = "Ce webhook appartient à une autre structure."
 
 
 # --- Addresses ------------------------------------------------------------------------------------
@@ -207,16 +204,9 @@ def endpoints_visible_to(user) -> QuerySet[WebhookEndpoint]:
 
 
 def get_endpoint(user, pk) -> WebhookEndpoint:
-    try:
-        pk = int(pk)
-    except (TypeError, ValueError) as exc:
-        raise Http404("Webhook introuvable.") from exc
-    found = endpoints_visible_to(user).filter(pk=pk).first()
-    if found is not None:
-        return found
-    if WebhookEndpoint.objects.filter(pk=pk).exists():
-        raise PermissionDenied(NO_ACCESS)
-    raise Http404("Webhook introuvable.")
+    return selectors.get_visible(
+        WebhookEndpoint, endpoints_visible_to(user), pk, "Webhook introuvable."
+    )
 
 
 def delivery_log(endpoint: WebhookEndpoint, size: int = LOG_SIZE) -> list[WebhookDelivery]:
