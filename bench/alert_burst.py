@@ -31,7 +31,6 @@ BENCH_WORKERS, BENCH_WORKER_CONCURRENCY and BENCH_DEADLINE_S change the sizes; B
 keeps the servers' logs (BENCH_WORKER_LOG_LEVEL=info: one line per task, with its duration).
 """
 
-import contextlib
 import datetime
 import hashlib
 import hmac
@@ -39,10 +38,7 @@ import http.client
 import json
 import os
 import secrets
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -52,12 +48,21 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchdb import prepare_database  # noqa: E402 - bench/ is the script's own folder
+from benchkit import (  # noqa: E402
+    CannotMeasure,
+    Process,
+    finess,
+    forget_queue,
+    free_port,
+    log,
+    redis_answers,
+    wait_for_worker,
+)
 
 ALERTS = int(os.environ.get("BENCH_ALERTS", "1000"))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "50"))
@@ -72,30 +77,6 @@ SWEEP_EVERY_S = 10
 TARGET_S = 2.0
 BENCH_DB_NAME = "rempart_bench_alert_burst"
 SECRET = secrets.token_hex(16)
-
-
-class CannotMeasure(Exception):
-    """Something the benchmark needs did not work: no figure is printed."""
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _redis_answers(url: str) -> bool:
-    parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname, parts.port or 6379), timeout=1) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
 
 
 # --- The gateway --------------------------------------------------------------------------------
@@ -145,13 +126,6 @@ class Receiver:
 
 
 # --- Data ---------------------------------------------------------------------------------------
-
-
-def _finess(serial: int) -> str:
-    from rempart.organisations.finess import luhn_key
-
-    body = f"84{serial:06d}"
-    return body + luhn_key(body)
 
 
 def build_data(gateway_url: str) -> list[tuple[int, str]]:
@@ -204,7 +178,7 @@ def build_data(gateway_url: str) -> list[tuple[int, str]]:
             Organisation(
                 kind=OrgKind.ESTABLISHMENT,
                 name=f"Établissement bench {n:04d}",
-                finess=_finess(n + 1),
+                finess=finess(n + 1),
                 region=region,
                 sector="sanitaire",
             )
@@ -242,34 +216,6 @@ def build_data(gateway_url: str) -> list[tuple[int, str]]:
 
 
 # --- Processes ------------------------------------------------------------------------------------
-
-
-class Process:
-    """A child process in its own process group (killed with its children), logging to a file."""
-
-    def __init__(self, name: str, args: list[str], log_path: Path):
-        self.name = name
-        self.log_path = log_path
-        self.popen = subprocess.Popen(
-            args,
-            cwd=ROOT,
-            env=os.environ.copy(),
-            stdout=log_path.open("ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def kill(self) -> None:
-        if self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGKILL)
-        self.popen.wait(timeout=30)
-
-    def tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
 
 
 def start_web(port: int, workdir: Path) -> Process:
@@ -340,20 +286,6 @@ def wait_for_web(port: int, web: Process, timeout: float = 120) -> None:
             pass
         time.sleep(0.5)
     raise CannotMeasure(f"le serveur d'application ne répond pas :\n{web.tail()}")
-
-
-def wait_for_worker(worker: Process, timeout: float = 120) -> None:
-    """The worker answers a ping (it consumes the queue)."""
-    from config.celery import app
-
-    deadline = time.monotonic() + timeout
-    name = f"{worker.name}@{socket.gethostname()}"
-    while time.monotonic() < deadline:
-        if worker.popen.poll() is not None:
-            raise CannotMeasure(f"le worker s'est arrêté :\n{worker.tail()}")
-        if app.control.ping(destination=[name], timeout=1.0):
-            return
-    raise CannotMeasure(f"le worker ne répond pas :\n{worker.tail()}")
 
 
 # --- The burst ----------------------------------------------------------------------------------
@@ -457,7 +389,7 @@ def run(engine: str, workdir: Path) -> tuple[int, int, float, int]:
     connection.close()  # the children open their own
 
     queue = os.environ["REMPART_CELERY_QUEUE"]
-    port = _free_port()
+    port = free_port()
     web = start_web(port, workdir)
     workers = [start_worker(f"worker-{n + 1}", queue, workdir) for n in range(WORKERS)]
     children = [web, *workers]
@@ -576,31 +508,10 @@ def run(engine: str, workdir: Path) -> tuple[int, int, float, int]:
         receiver.close()
 
 
-def _forget_queue(queue: str) -> None:
-    """What the run leaves in Redis: its queue, and the messages the killed worker held."""
-    try:
-        import redis
-    except ImportError:
-        return
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.delete(queue)
-        for tag, raw in client.hscan_iter("unacked"):
-            try:
-                routing_key = json.loads(raw)[2]
-            except (ValueError, IndexError, TypeError):
-                continue
-            if routing_key == queue:
-                client.hdel("unacked", tag)
-                client.zrem("unacked_index", tag)
-    finally:
-        client.close()
-
-
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("REMPART_LOG_LEVEL", "WARNING")  # one log line per request would distort
-    if not _redis_answers(REDIS_URL):
+    if not redis_answers(REDIS_URL):
         log(f"Redis ne répond pas ({REDIS_URL}) : le benchmark a besoin d'un vrai broker.")
         return 2
     queue = f"rempart-bench-{uuid.uuid4().hex[:12]}"
@@ -629,7 +540,7 @@ def main() -> int:
             )
         return 3
     finally:
-        _forget_queue(queue)
+        forget_queue(REDIS_URL, queue)
         cleanup()
     print(f"alerts_stored: {stored} count")
     print(f"alerts_lost: {lost} count")

@@ -28,13 +28,8 @@ sink did not receive. Target: ≥ 200 msg/s. BENCH_RECIPIENTS, BENCH_WORKERS,
 BENCH_WORKER_CONCURRENCY, BENCH_DEADLINE_S change the sizes; BENCH_LOG_DIR keeps the logs.
 """
 
-import contextlib
-import json
 import os
 import re
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -42,12 +37,21 @@ import time
 import uuid
 from collections import Counter
 from pathlib import Path
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchdb import prepare_database  # noqa: E402 - bench/ is the script's own folder
+from benchkit import (  # noqa: E402
+    CannotMeasure,
+    Process,
+    finess,
+    forget_queue,
+    free_port,
+    log,
+    redis_answers,
+    wait_for_worker,
+)
 
 RECIPIENTS = int(os.environ.get("BENCH_RECIPIENTS", "20000"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
@@ -68,30 +72,6 @@ from config.settings import *  # noqa: F403
 PHISHING_CLAIM_LEASE_S = {CLAIM_LEASE_S}
 PHISHING_SENDERS_PER_PROFILE = {WORKERS * WORKER_CONCURRENCY}
 """
-
-
-class CannotMeasure(Exception):
-    """Something the benchmark needs did not work: no figure is printed."""
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _redis_answers(url: str) -> bool:
-    parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname, parts.port or 6379), timeout=1) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
 
 
 # --- The SMTP sink ------------------------------------------------------------------------------
@@ -130,19 +110,12 @@ def start_sink():
 
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     handler = SinkHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=_free_port())
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
     controller.start()
     return controller, handler
 
 
 # --- Data ---------------------------------------------------------------------------------------
-
-
-def _finess(serial: int) -> str:
-    from rempart.organisations.finess import luhn_key
-
-    body = f"84{serial:06d}"
-    return body + luhn_key(body)
 
 
 def build_campaign(port: int) -> int:
@@ -161,7 +134,7 @@ def build_campaign(port: int) -> int:
     hospital = Organisation.objects.create(
         kind=OrgKind.ESTABLISHMENT,
         name="CH bench",
-        finess=_finess(1),
+        finess=finess(1),
         region=region,
         sector="sanitaire",
     )
@@ -239,34 +212,6 @@ def build_campaign(port: int) -> int:
 # --- Processes ------------------------------------------------------------------------------------
 
 
-class Process:
-    """A child process in its own process group (killed with its children), logging to a file."""
-
-    def __init__(self, name: str, args: list[str], log_path: Path, env: dict):
-        self.name = name
-        self.log_path = log_path
-        self.popen = subprocess.Popen(
-            args,
-            cwd=ROOT,
-            env=env,
-            stdout=log_path.open("ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def kill(self) -> None:
-        if self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGKILL)
-        self.popen.wait(timeout=30)
-
-    def tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
 def start_worker(name: str, queue: str, workdir: Path) -> Process:
     env = os.environ.copy()
     return Process(
@@ -293,19 +238,6 @@ def start_worker(name: str, queue: str, workdir: Path) -> Process:
         workdir / f"{name}.log",
         env,
     )
-
-
-def wait_for_worker(worker: Process, timeout: float = 120) -> None:
-    from config.celery import app
-
-    deadline = time.monotonic() + timeout
-    name = f"{worker.name}@{socket.gethostname()}"
-    while time.monotonic() < deadline:
-        if worker.popen.poll() is not None:
-            raise CannotMeasure(f"le worker s'est arrêté :\n{worker.tail()}")
-        if app.control.ping(destination=[name], timeout=1.0):
-            return
-    raise CannotMeasure(f"le worker ne répond pas :\n{worker.tail()}")
 
 
 # --- The run --------------------------------------------------------------------------------------
@@ -401,30 +333,9 @@ def run(engine: str, workdir: Path) -> dict:
         controller.stop()
 
 
-def _forget_queue(queue: str) -> None:
-    """What the run leaves in Redis: its queue, and the messages the killed worker held."""
-    try:
-        import redis
-    except ImportError:
-        return
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.delete(queue)
-        for tag, raw in client.hscan_iter("unacked"):
-            try:
-                routing_key = json.loads(raw)[2]
-            except (ValueError, IndexError, TypeError):
-                continue
-            if routing_key == queue:
-                client.hdel("unacked", tag)
-                client.zrem("unacked_index", tag)
-    finally:
-        client.close()
-
-
 def main() -> int:
     os.environ.setdefault("REMPART_LOG_LEVEL", "WARNING")
-    if not _redis_answers(REDIS_URL):
+    if not redis_answers(REDIS_URL):
         log(f"Redis ne répond pas ({REDIS_URL}) : le benchmark a besoin d'un vrai broker.")
         return 2
     queue = f"rempart-bench-sending-{uuid.uuid4().hex[:12]}"
@@ -452,7 +363,7 @@ def main() -> int:
         log(f"mesure impossible : {exc}")
         return 3
     finally:
-        _forget_queue(queue)
+        forget_queue(REDIS_URL, queue)
         cleanup()
     print(f"send_rate_per_s: {figures['rate']:.0f} msg/s")
     print(f"messages_lost: {figures['lost']} count")

@@ -36,7 +36,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -47,6 +46,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchdb import prepare_database  # noqa: E402 - bench/ is the script's own folder
+from benchkit import (  # noqa: E402
+    CannotMeasure,
+    free_port,
+    log,
+)
 
 RECIPIENTS = int(os.environ.get("BENCH_RECIPIENTS", "20000"))
 DURATION_S = int(os.environ.get("BENCH_DURATION_S", "10"))
@@ -62,20 +66,6 @@ BROWSER = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/131.0 Safari/537.36"
 )
-
-
-class CannotMeasure(Exception):
-    """Something the benchmark needs did not work: no figure is printed."""
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- Data ---------------------------------------------------------------------------------------
@@ -342,7 +332,7 @@ def run(engine: str, workdir: Path) -> dict:
             cursor.execute("ANALYZE")
     connection.close()  # the server opens its own
 
-    port = _free_port()
+    port = free_port()
     server = Server(port, workdir / "gunicorn.log", server_settings(workdir))
     figures: dict = {}
     lost = 0
