@@ -171,7 +171,7 @@ def test_refusal_needs_a_reason_and_the_request_can_be_made_again(requested, man
         actor=manager,
         payment=refused_payment,
         paid_eur="100.00",
-        paid_on=refused_payment.decided_at.date(),
+        paid_on=timezone.localdate(refused_payment.decided_at),  # (Paris date, as the service)
         payment_reference="X",
     )
     assert error.code == "invalid_state"
