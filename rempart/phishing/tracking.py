@@ -256,7 +256,18 @@ def _insert_event(*, token, kind, at, fast_after, reasons, agent_hash, names, so
     )
     quote = connection.ops.quote_name
     fast_reasons = ",".join([REASON_TOO_FAST, *reasons])
-    fields = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
+    postgresql = connection.vendor == "postgresql"
+    fields = "CAST(%s AS jsonb)" if postgresql else "%s"
+    # PostgreSQL, in autocommit (the statement is its own transaction): that transaction commits
+    # without waiting for the WAL flush (synchronous_commit off for it alone; see
+    # docs/decisions/0004-tracking-asynchronous-commit.md). The event is stored and visible at
+    # once; only a crash of the database server itself in the next fraction of a second could
+    # lose it, never leave it half written. Inside a caller's transaction nothing changes.
+    async_commit = (
+        " CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS s"
+        if postgresql and not connection.in_atomic_block
+        else ""
+    )
     statuses = ", ".join(["%s"] * len(LIVE_STATUSES))
     # Table names come from the models, every value is a parameter.
     sql = (
@@ -265,8 +276,8 @@ def _insert_event(*, token, kind, at, fast_after, reasons, agent_hash, names, so
         "CASE WHEN r.sent_at > %s THEN %s ELSE %s END, "
         "CASE WHEN r.sent_at > %s THEN %s ELSE %s END, "
         f"%s, {fields}, %s "
-        f"FROM {quote(recipient)} r INNER JOIN {quote(campaign)} c ON c.id = r.campaign_id "
-        f"WHERE r.token = %s AND c.status IN ({statuses}) AND c.identities_erased_at IS NULL "
+        f"FROM {quote(recipient)} r INNER JOIN {quote(campaign)} c ON c.id = r.campaign_id"
+        f"{async_commit} WHERE r.token = %s AND c.status IN ({statuses}) AND c.identities_erased_at IS NULL "
         "RETURNING id, campaign_id, recipient_id, suspected_bot, bot_reason"
     )
     # No delivery time to compare with (or no delay test): a date nothing is after.

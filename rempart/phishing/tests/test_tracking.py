@@ -108,6 +108,32 @@ def test_record_event_stores_one_event_with_a_hashed_agent(campaign, token):
     assert event.bot_reason == ""
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="asynchronous commit: PostgreSQL")
+def test_event_committed_on_its_own_without_changing_the_session(campaign, token):
+    """In autocommit, the event's statement is its own transaction, committed without waiting
+    for the WAL flush: stored and visible to other sessions at once, and the session's own
+    setting is untouched afterwards (the change is local to that transaction)."""
+    from django.db import connections
+
+    assert not connection.in_atomic_block
+    event = tracking.record_event(token=token, kind=EventKind.OPENED, user_agent=BROWSER)
+    assert event is not None
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute(
+                f"SELECT count(*) FROM {TrackingEvent._meta.db_table} WHERE id = %s",  # noqa: S608
+                [event.pk],
+            )
+            assert cursor.fetchone()[0] == 1
+    finally:
+        other.close()
+
+
 @pytest.mark.parametrize("bad", [UNKNOWN, *FORGED, "", None, 42])
 def test_record_event_ignores_unknown_forged_and_malformed_tokens(campaign, bad):
     assert tracking.record_event(token=bad, kind=EventKind.CLICKED, user_agent=BROWSER) is None
