@@ -14,6 +14,7 @@ from rest_framework.routers import SimpleRouter
 from rempart.awareness import api_routes as awareness_api
 from rempart.incidents import api_routes as incidents_api
 from rempart.organisations import api as organisations_api
+from rempart.phishing import api_routes as phishing_api
 from rempart.programme import api as programme_api
 from rempart.programme import followup_api
 from rempart.programme.stats_api import CallStatisticsView
@@ -34,6 +35,8 @@ router.register(
 )
 # Incident assistance: alerts, paging, cases, declarations, ORSAN (see the module).
 incidents_api.register(router)
+# Simulated phishing: campaigns, their results and sending controls.
+phishing_api.register(router)
 
 v1_patterns = [
     *router.urls,

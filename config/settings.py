@@ -394,6 +394,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ApplicationStatusEnum": "rempart.programme.models.ApplicationStatus",
+        "CampaignStatusEnum": "rempart.phishing.models.CampaignStatus",
+    },
 }
 
 # --- Audit trail --------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""The awareness routes of the REST API v1 (config/api_urls.py). The phishing slice will add
-its own here."""
+"""The awareness routes of the REST API v1 (config/api_urls.py); simulated phishing has its
+own (rempart/phishing/api_routes.py)."""
 
 from django.urls import path
 
