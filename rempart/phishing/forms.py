@@ -183,6 +183,14 @@ class GroupForm(OrganisationChoiceMixin, forms.Form):
         self.add_organisation(organisations or [])
 
 
+class GroupRenameForm(forms.Form):
+    name = forms.CharField(label="Nom du groupe", max_length=150)
+
+
+class ConfirmForm(forms.Form):
+    """A confirmation page: nothing to fill, the POST is the decision."""
+
+
 class ImportForm(forms.Form):
     file = forms.FileField(
         label="Fichier CSV",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from rempart.core.errors import DomainError
@@ -250,6 +250,57 @@ def group_create(*, actor: User, organisation: Organisation, name: str) -> Recip
     with transaction.atomic():
         name = _unique_name(RecipientGroup, organisation.pk, name)
         return RecipientGroup.objects.create(organisation=organisation, name=name)
+
+
+def group_rename(*, actor: User, group: RecipientGroup, name: str) -> RecipientGroup:
+    _forbid(perms.can_run_for(actor, group.organisation))
+    with transaction.atomic():
+        locked = RecipientGroup.objects.select_for_update().get(pk=group.pk)
+        locked.name = _unique_name(RecipientGroup, locked.organisation_id, name, locked.pk)
+        locked.save(update_fields=["name", "updated_at"])
+    return locked
+
+
+def group_delete(*, actor: User, group: RecipientGroup) -> None:
+    """Delete the group and its people. Campaigns already scheduled keep their own copy of
+    their recipients; a draft campaign simply loses the group. Refused while a campaign being
+    prepared (draft) uses it only if it is that campaign's last group: say it first."""
+    _forbid(perms.can_run_for(actor, group.organisation))
+    with transaction.atomic():
+        locked = RecipientGroup.objects.select_for_update().get(pk=group.pk)
+        drafts = [
+            campaign.name
+            for campaign in Campaign.objects.filter(
+                pk__in=locked.campaigns.filter(status=CampaignStatus.DRAFT).values("pk")
+            ).annotate(group_count=Count("groups"))
+            if campaign.group_count == 1
+        ]
+        if drafts:
+            raise DomainError(
+                f"Ce groupe est le seul de la campagne en préparation « {drafts[0]} » : "
+                "choisissez-lui un autre groupe avant de le supprimer."
+            )
+        RecipientImport.objects.filter(group=locked).update(rows=[], rejections=[])
+        locked.delete()
+
+
+def recipient_remove(*, actor: User, group: RecipientGroup, recipient_id) -> None:
+    """Remove one person from a group (they left, or asked not to take part). The trail records
+    that someone was removed, never who: the group's list is personal data."""
+    _forbid(perms.can_run_for(actor, group.organisation))
+    with transaction.atomic():
+        deleted, _per_model = Recipient.objects.filter(group=group, pk=recipient_id).delete()
+        if not deleted:
+            raise DomainError("Cette personne n'est plus dans le groupe.", code="not_found")
+        group.save(update_fields=["updated_at"])
+        AuditEntry.objects.log_create(
+            group,
+            force_log=True,
+            action=AuditEntry.Action.UPDATE,
+            changes={"destinataires": ["", "une personne retirée du groupe"]},
+            actor=actor,
+            actor_email=actor.email,
+        )
 
 
 def recipient_import_prepare(

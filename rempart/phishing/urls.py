@@ -15,6 +15,13 @@ urlpatterns = [
     path("campagnes/<int:pk>/annuler/", views.campaign_cancel, name="campaign_cancel"),
     path("groupes/", views.group_list, name="group_list"),
     path("groupes/<int:pk>/", views.group_detail, name="group_detail"),
+    path("groupes/<int:pk>/renommer/", views.group_rename, name="group_rename"),
+    path("groupes/<int:pk>/supprimer/", views.group_delete, name="group_delete"),
+    path(
+        "groupes/<int:pk>/destinataires/<int:recipient_pk>/retirer/",
+        views.recipient_remove,
+        name="recipient_remove",
+    ),
     path("groupes/<int:pk>/import/", views.group_import, name="group_import"),
     path("groupes/<int:pk>/import/<int:import_pk>/", views.import_report, name="import_report"),
     path("modeles/", views.template_list, name="template_list"),

@@ -18,7 +18,9 @@ from . import perms, selectors, sending, services, templating, webflow
 from .forms import (
     CampaignForm,
     CampaignStartForm,
+    ConfirmForm,
     GroupForm,
+    GroupRenameForm,
     ImportForm,
     LandingForm,
     MandateForm,
@@ -256,8 +258,80 @@ def group_detail(request, pk: int):
             "page": page,
             "search": search,
             "querystring": querystring.urlencode(),
+            "can_manage": perms.can_run_for(request.user, group.organisation),
         },
     )
+
+
+def _group_of_establishment(request, pk: int):
+    """The group, for someone who manages the establishment's groups (the CRRC sees the
+    groups of delegated campaigns but does not change them)."""
+    group = selectors.get_group(request.user, pk)
+    if not perms.can_run_for(request.user, group.organisation):
+        raise PermissionDenied("Seul l'établissement gère ses groupes de destinataires.")
+    return group
+
+
+@require_http_methods(["GET", "POST"])
+def group_rename(request, pk: int):
+    group = _group_of_establishment(request, pk)
+    form = GroupRenameForm(webflow.posted(request), initial={"name": group.name})
+    done, status = webflow.submit(
+        request,
+        form,
+        lambda: services.group_rename(
+            actor=request.user, group=group, name=form.cleaned_data["name"]
+        ),
+        success="Groupe renommé.",
+        then=lambda renamed: ("phishing:group_detail", renamed.pk),
+    )
+    return done or _form_page(
+        request,
+        form,
+        title=f"Renommer le groupe « {group.name} »",
+        back="phishing:group_list",
+        status=status,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def group_delete(request, pk: int):
+    group = _group_of_establishment(request, pk)
+    form = ConfirmForm(webflow.posted(request))
+    done, status = webflow.submit(
+        request,
+        form,
+        lambda: services.group_delete(actor=request.user, group=group),
+        success=f"Groupe « {group.name} » supprimé, avec la liste de ses destinataires.",
+        then=lambda _none: ("phishing:group_list",),
+    )
+    if done:
+        return done
+    count = group.recipients.count()
+    return _form_page(
+        request,
+        form,
+        title=f"Supprimer le groupe « {group.name} »",
+        back="phishing:group_list",
+        intro=f"Le groupe et la liste de ses {count} destinataire(s) seront supprimés. Les "
+        "campagnes déjà programmées ou terminées gardent leurs propres destinataires et leurs "
+        "résultats ; une campagne en préparation perd ce groupe.",
+        status=status,
+        submit="Supprimer le groupe",
+    )
+
+
+@require_POST
+def recipient_remove(request, pk: int, recipient_pk: int):
+    group = _group_of_establishment(request, pk)
+    try:
+        services.recipient_remove(actor=request.user, group=group, recipient_id=recipient_pk)
+    except DomainError as exc:
+        webflow.refuse_forbidden(exc)
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Personne retirée du groupe.")
+    return redirect("phishing:group_detail", pk=group.pk)
 
 
 @require_http_methods(["GET", "POST"])
