@@ -125,8 +125,17 @@ class RegionComparisonSerializer(serializers.Serializer):
     available = serializers.BooleanField(
         help_text="Faux quand moins de 5 autres structures de la région ont une campagne terminée."
     )
-    organisations = serializers.IntegerField()
+    organisations = serializers.IntegerField(
+        help_text="Structures dont les campagnes sont comptées."
+    )
     campaigns = serializers.IntegerField()
+    finished = serializers.IntegerField(
+        help_text="Autres structures de la région ayant terminé une campagne."
+    )
+    waiting = serializers.IntegerField(
+        help_text="Structures dont les dernières campagnes attendent d'être au moins 5 pour être "
+        "comptées (aucune ne peut être isolée par différence)."
+    )
     raw = FunnelSerializer(allow_null=True)
     filtered = FunnelSerializer(allow_null=True)
 

@@ -35,7 +35,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.core.exceptions import PermissionDenied
 from django.db import connection
-from django.db.models import Exists, Min, OuterRef, QuerySet
+from django.db.models import Exists, F, Min, OuterRef, QuerySet
 from django.http import Http404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -550,10 +550,17 @@ def _bucket_counts(campaign: Campaign, bounds: list[datetime.datetime], combos) 
 
 @dataclass
 class RegionComparison:
-    organisations: int
-    campaigns: int
+    """The region's pooled rates. Campaigns enter the pool by cohorts of at least MIN_GROUP
+    organisations, in the order they finished: two views of the comparison, before and after
+    any campaign closes, differ by whole cohorts, so no organisation's rates can be recovered
+    by subtraction. The latest campaigns wait (`waiting`) until their cohort is complete."""
+
+    organisations: int  # distinct organisations whose campaigns are pooled
+    campaigns: int  # campaigns pooled
     raw: Funnel | None = None
     filtered: Funnel | None = None
+    finished: int = 0  # distinct other organisations with a finished campaign (pooled or not)
+    waiting: int = 0  # organisations of the latest campaigns, held back for the next cohort
 
     @property
     def available(self) -> bool:
@@ -569,15 +576,41 @@ def _other_campaigns_of_region(campaign: Campaign) -> QuerySet[Campaign]:
     ).exclude(organisation_id=campaign.organisation_id)
 
 
+def pooled_cohorts(campaigns: list[tuple[int, int]]) -> tuple[list[int], set[int]]:
+    """(campaign ids pooled, organisations waiting) from (campaign id, organisation id) in the
+    order the campaigns finished: consecutive cohorts of at least MIN_GROUP organisations."""
+    pooled: list[int] = []
+    cohort: list[int] = []
+    cohort_organisations: set[int] = set()
+    for pk, organisation_id in campaigns:
+        cohort.append(pk)
+        cohort_organisations.add(organisation_id)
+        if len(cohort_organisations) >= MIN_GROUP:
+            pooled += cohort
+            cohort, cohort_organisations = [], set()
+    return pooled, cohort_organisations
+
+
 def region_comparison(campaign: Campaign) -> RegionComparison:
-    """The same rates pooled over the finished campaigns of the region's other organisations;
-    only when at least MIN_GROUP organisations contribute."""
-    others = list(_other_campaigns_of_region(campaign).values_list("pk", "organisation_id"))
-    comparison = RegionComparison(len({org for _pk, org in others}), len(others))
-    if comparison.organisations < MIN_GROUP:
+    """The same rates pooled over the finished campaigns of the region's other organisations,
+    by complete cohorts of MIN_GROUP organisations (see RegionComparison)."""
+    others = list(
+        _other_campaigns_of_region(campaign)
+        .order_by(F("closed_at").asc(nulls_first=True), "pk")
+        .values_list("pk", "organisation_id")
+    )
+    pooled, waiting = pooled_cohorts(others)
+    pooled_set = set(pooled)
+    comparison = RegionComparison(
+        organisations=len({org for pk, org in others if pk in pooled_set}),
+        campaigns=len(pooled),
+        finished=len({org for _pk, org in others}),
+        waiting=len(waiting),
+    )
+    if not pooled:
         return comparison
     raw, filtered = Funnel(), Funnel()
-    for group in _grouped_funnels([pk for pk, _org in others], "r.campaign_id"):
+    for group in _grouped_funnels(pooled, "r.campaign_id"):
         raw.add(group.raw)
         filtered.add(group.filtered)
     comparison.raw, comparison.filtered = raw, filtered

@@ -135,8 +135,7 @@ def figure_rows(figures: results.CampaignResults) -> list[list]:
             [
                 "Région",
                 "Comparaison",
-                f"indisponible : {region.organisations} structure(s), il en faut "
-                f"{results.MIN_GROUP}",
+                f"indisponible : {region.finished} structure(s), il en faut {results.MIN_GROUP}",
                 "",
                 "",
             ]

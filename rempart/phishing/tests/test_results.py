@@ -391,7 +391,7 @@ def test_region_comparison_needs_five_other_organisations(client, world):
     _region_campaigns(world, 4)
     figures = results.campaign_results(campaign)
     assert not figures.region.available
-    assert figures.region.organisations == 4
+    assert (figures.region.finished, figures.region.waiting) == (4, 4)
     page = as_(client, world.rssi).get(url(campaign)).content.decode()
     assert "Comparaison indisponible : 4 autres structures" in page
     # Campaigns of other regions, unfinished ones and the establishment's own do not count.
@@ -405,6 +405,33 @@ def test_region_comparison_needs_five_other_organisations(client, world):
     assert region.available
     assert (region.organisations, region.campaigns) == (5, 5)
     assert (region.raw.sent, region.raw.clicked, region.raw.clicked_rate) == (25, 6, 24)
+
+
+def test_region_comparison_moves_by_whole_cohorts_never_one_organisation(world):
+    """Seen before and after one more organisation finishes a campaign, the region's figures
+    must not give that organisation's rates away: they change only when a whole cohort of at
+    least 5 new organisations is complete."""
+    campaign, _people = sent_campaign(world, {"Urgences": 10})
+    _region_campaigns(world, 5)
+    before = results.campaign_results(campaign).region
+    assert (before.organisations, before.raw.clicked) == (5, 5)
+    # A sixth organisation finishes with 5 clicks out of 5: nothing moves, it waits.
+    _region_campaigns(world, 1, clicked=5)
+    after = results.campaign_results(campaign).region
+    assert (after.raw.sent, after.raw.clicked, after.organisations) == (25, 5, 5)
+    assert (after.waiting, after.finished) == (1, 6)
+    # Four more: the cohort of five is complete and joins as a whole.
+    _region_campaigns(world, 4)
+    joined = results.campaign_results(campaign).region
+    assert (joined.organisations, joined.waiting) == (10, 0)
+    assert (joined.raw.sent, joined.raw.clicked) == (50, 14)
+
+
+def test_cohorts_need_five_distinct_organisations():
+    same = [(pk, 1) for pk in range(1, 8)]  # seven campaigns of one organisation
+    assert results.pooled_cohorts(same) == ([], {1})
+    mixed = [(1, 1), (2, 1), (3, 2), (4, 3), (5, 4), (6, 5), (7, 6)]
+    assert results.pooled_cohorts(mixed) == ([1, 2, 3, 4, 5, 6], {6})
 
 
 # --- Regional page --------------------------------------------------------------------------------
