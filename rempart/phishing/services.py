@@ -262,9 +262,9 @@ def group_rename(*, actor: User, group: RecipientGroup, name: str) -> RecipientG
 
 
 def group_delete(*, actor: User, group: RecipientGroup) -> None:
-    """Delete the group and its people. Campaigns already scheduled keep their own copy of
-    their recipients; a draft campaign simply loses the group. Refused while a campaign being
-    prepared (draft) uses it only if it is that campaign's last group: say it first."""
+    """Delete the group with its people and its imports. Campaigns already scheduled keep
+    their own copy of their recipients; a campaign in preparation (draft) loses the group,
+    unless it is its only group: then the refusal asks to pick another one first."""
     _forbid(perms.can_run_for(actor, group.organisation))
     with transaction.atomic():
         locked = RecipientGroup.objects.select_for_update().get(pk=group.pk)
@@ -280,8 +280,7 @@ def group_delete(*, actor: User, group: RecipientGroup) -> None:
                 f"Ce groupe est le seul de la campagne en préparation « {drafts[0]} » : "
                 "choisissez-lui un autre groupe avant de le supprimer."
             )
-        RecipientImport.objects.filter(group=locked).update(rows=[], rejections=[])
-        locked.delete()
+        locked.delete()  # (its people and imports with it: CASCADE)
 
 
 def recipient_remove(*, actor: User, group: RecipientGroup, recipient_id) -> None:
