@@ -226,13 +226,12 @@ def _with_progress(campaign: Campaign) -> Campaign:
 class CampaignViewSet(
     ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
-    queryset = Campaign.objects.none()  # (for the schema; get_queryset gives the user's)
     serializer_class = CampaignSerializer
     filterset_class = CampaignFilter
 
     def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return self.queryset
+        if getattr(self, "swagger_fake_view", False):  # the schema: the model, no data
+            return selectors.no_campaigns()
         selectors.require_phishing_user(self.request.user)
         return selectors.campaigns_visible_to(self.request.user).order_by("-created_at", "-pk")
 

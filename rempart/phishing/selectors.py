@@ -193,6 +193,10 @@ def usable_mandates(user) -> QuerySet[Mandate]:
 # --- Campaigns --------------------------------------------------------------------------------
 
 
+def no_campaigns() -> QuerySet[Campaign]:
+    return Campaign.objects.none()
+
+
 def campaigns_visible_to(user) -> QuerySet[Campaign]:
     return (
         Campaign.objects.filter(perms.campaign_q(user))
