@@ -50,6 +50,7 @@ demo: install migrate
 	$(MANAGE) seed_incidents_demo
 	$(MANAGE) seed_awareness_demo
 	$(MANAGE) seed_phishing_demo
+	$(MANAGE) seed_events_demo
 	@echo
 	$(MANAGE) runserver $(HOST):$(PORT)
 

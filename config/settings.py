@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "rempart.incidents",
     "rempart.awareness",
     "rempart.phishing",
+    "rempart.events",
 ]
 
 MIDDLEWARE = [
@@ -175,6 +176,11 @@ CELERY_BEAT_SCHEDULE = {
     "phishing-webhooks-sweep": {"task": "phishing.webhooks_sweep", "schedule": 30.0},
     # Simulated phishing: plan, take back dead workers' claims, queue the senders, purge.
     "phishing-sending-sweep": {"task": "phishing.sending_sweep", "schedule": 30.0},
+    # Trainings: the reminder (with its calendar invitation) the day before a session.
+    "events-session-reminders": {
+        "task": "events.send_session_reminders",
+        "schedule": crontab(hour=8, minute=0),
+    },
 }
 # The queue this deployment's workers consume: a worker pool sharing a Redis with others (tests,
 # benchmarks) keeps to its own queue.

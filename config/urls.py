@@ -11,4 +11,5 @@ urlpatterns = [
     # Public tracking of simulated phishing (pixel, link, landing page, report).
     path("p/", include("rempart.phishing.tracking_urls")),
     path("sensibilisation/", include("rempart.awareness.urls")),
+    path("formations/", include("rempart.events.urls")),
 ]

@@ -37,6 +37,10 @@ PUBLIC_VIEWS = {
         "rempart/awareness/learning_views.py",
         "certificate_verify",
     ): "the certificate's code (128 random bits) is the credential; initials, module, date only",
+    (
+        "rempart/events/views.py",
+        "survey",
+    ): "the signed survey link of a participant (192 random bits); session title and date only",
     # Simulated phishing: the recipient's token (192 random bits) is the only credential; a dead
     # token gets the same neutral answer (no campaign or organisation named). See tracking_views.
     **{

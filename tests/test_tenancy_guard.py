@@ -100,6 +100,10 @@ PUBLIC_ROUTES = {
     "phishing_tracking:neutral": "neutral teaching page (dead token)",
     "phishing_tracking:report": "'report this message': GET shows a button, POST records",
     "phishing_tracking:report_thanks": "thanks for reporting",
+    # Trainings: the signed survey link e-mailed to a participant marked present (192 random
+    # bits, only their hash stored) is the credential; the page shows the session's title and
+    # date only, GET never writes, a second answer is refused (rempart/events/views.py).
+    "events:survey": "the satisfaction survey of a training session (signed link)",
 }
 
 REFUSED = {401, 403, 404, 405}
@@ -829,6 +833,44 @@ def _build_phishing(b) -> None:
     )
 
 
+def _build_events(b) -> None:
+    """A published training session of B's CRRC (started yesterday), a registration by B's
+    establishment marked present, and its satisfaction answer."""
+    import datetime
+
+    from rempart.events import models as ev
+
+    starts = timezone.now() - datetime.timedelta(days=1)
+    session = ev.TrainingSession.objects.create(
+        organiser=b.orgs["crrc"],
+        region=b.region,
+        kind=ev.SessionKind.TRAINING,
+        programme=f"Programme {CANARY}",
+        title=f"Formation {CANARY}",
+        description=f"Description {CANARY}",
+        audience=[ev.Audience.IT_TEAMS],
+        starts_at=starts,
+        ends_at=starts + datetime.timedelta(hours=3),
+        location=f"Salle {CANARY}",
+        capacity=12,
+        status=ev.SessionStatus.PUBLISHED,
+        created_by=b.people[Role.TRAINER.value],
+    )
+    registration = ev.Registration.objects.create(
+        session=session,
+        organisation=b.orgs["establishment"],
+        first_name="Agent",
+        last_name=f"Formé {CANARY}",
+        email=f"{CANARY}-stagiaire@exemple.fr".lower(),
+        registered_by=b.people[Role.RSSI.value],
+        status=ev.RegistrationStatus.CONFIRMED,
+        attended=True,
+    )
+    ev.SurveyAnswer.objects.create(
+        registration=registration, score=9, comment=f"Avis {CANARY}", submitted_at=timezone.now()
+    )
+
+
 def _build_world() -> World:
     a = _build_region("91", "")
     tokens = {}
@@ -912,6 +954,7 @@ def _build_world() -> World:
         _build_incidents(b)
         _build_awareness(b)
         _build_phishing(b)
+        _build_events(b)
     assert pending.pk > ID_BASE
 
     b_models_by_id: dict[int, list[str]] = {}

@@ -43,6 +43,9 @@ def navigation(request):
     phishing = _phishing_items(user, memberships)
     if phishing:
         items.append((_("Hameçonnage simulé"), phishing))
+    trainings = _training_items(user)
+    if trainings:
+        items.append((_("Formations"), trainings))
     if perms.has_capability(user, Capability.IMPORT_FINESS):
         items.append((_("Import FINESS"), reverse("organisations:finess_import")))
     if perms.has_capability(user, Capability.VIEW_AUDIT):
@@ -158,4 +161,19 @@ def _phishing_items(user, memberships) -> list[tuple[str, str]]:
         ]
     if can_view_regional(user):
         items.append((_("Chiffres régionaux"), reverse("phishing:regional_results")))
+    return items
+
+
+def _training_items(user) -> list[tuple[str, str]]:
+    """Trainings and webinars: the sessions for those who register people or run sessions,
+    their staff's trainings for establishments, the figures for the region's ARS and CRRC."""
+    from rempart.events import perms as event_perms
+
+    if not event_perms.can_use_trainings(user):
+        return []
+    items = [(_("Sessions"), reverse("events:session_list"))]
+    if event_perms.can_register(user):
+        items.append((_("Formations de mes équipes"), reverse("events:my_staff")))
+    if event_perms.can_view_figures(user):
+        items.append((_("Chiffres des formations"), reverse("events:figures")))
     return items

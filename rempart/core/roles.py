@@ -72,6 +72,10 @@ class Capability(StrEnum):
     # runs them for establishments that gave it a valid mandate ("delegated mode").
     RUN_PHISHING = "run_phishing"  # own organisation's campaigns, groups, profiles, mandates
     RUN_DELEGATED_PHISHING = "run_delegated_phishing"  # campaigns under mandate; CRRC library
+    # Trainings, webinars and workshops of the CRRC (rempart/events).
+    MANAGE_TRAININGS = "manage_trainings"  # publish sessions, registrations, attendance, surveys
+    REGISTER_TRAINEES = "register_trainees"  # register one's organisation's people, cancel
+    VIEW_TRAINING_FIGURES = "view_training_figures"  # the region's participation and satisfaction
 
 
 # Capabilities exercised only in the name of one's own organisation. A regional role grants
@@ -86,6 +90,7 @@ ON_OWN_BEHALF = frozenset(
         Capability.VIEW_INCIDENTS,
         Capability.OFFER_RESOURCES,
         Capability.RUN_PHISHING,
+        Capability.REGISTER_TRAINEES,
     }
 )
 
@@ -160,6 +165,7 @@ ROLES: dict[Role, RoleSpec] = {
                 C.ACTIVATE_CRISIS,
                 C.MOBILISE_RESOURCES,
                 C.VIEW_AWARENESS,
+                C.VIEW_TRAINING_FIGURES,
             },
             grantable=frozenset({Role.ARS_MANAGER, Role.GHT_COORDINATOR}) | _ESTABLISHMENT_ROLES,
         ),
@@ -187,6 +193,8 @@ ROLES: dict[Role, RoleSpec] = {
                 C.MANAGE_AWARENESS,
                 C.VIEW_AWARENESS,
                 C.RUN_DELEGATED_PHISHING,
+                C.MANAGE_TRAININGS,
+                C.VIEW_TRAINING_FIGURES,
             },
             grantable=frozenset(
                 {
@@ -217,6 +225,7 @@ ROLES: dict[Role, RoleSpec] = {
                     C.MANAGE_AWARENESS,
                     C.VIEW_AWARENESS,
                     C.RUN_DELEGATED_PHISHING,
+                    C.MANAGE_TRAININGS,
                 }
             ),
         ),
@@ -260,6 +269,7 @@ ROLES: dict[Role, RoleSpec] = {
                 C.OFFER_RESOURCES,
                 C.VIEW_AWARENESS,
                 C.RUN_PHISHING,
+                C.REGISTER_TRAINEES,
             },
             grantable=_ESTABLISHMENT_ROLES,
             sees_own_ght=True,
@@ -283,6 +293,7 @@ ROLES: dict[Role, RoleSpec] = {
                 C.OFFER_RESOURCES,
                 C.VIEW_AWARENESS,
                 C.RUN_PHISHING,
+                C.REGISTER_TRAINEES,
             },
             grantable=_ESTABLISHMENT_ROLES,
             sees_own_ght=True,
@@ -304,6 +315,7 @@ ROLES: dict[Role, RoleSpec] = {
                 C.OFFER_RESOURCES,
                 C.VIEW_AWARENESS,
                 C.RUN_PHISHING,
+                C.REGISTER_TRAINEES,
             },
             grantable=frozenset({Role.DSI, Role.STAFF}),
             sees_own_ght=True,

@@ -1,0 +1,229 @@
+"""Forms of the trainings pages. Every error says what to do, in French; what was typed is kept."""
+
+from __future__ import annotations
+
+import datetime
+
+from django import forms
+from django.utils import timezone
+
+from .models import Audience, SessionKind
+
+SCORE_CHOICES = [(str(n), str(n)) for n in range(11)]
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs=attrs, format="%Y-%m-%d")
+
+
+class TimeInput(forms.TimeInput):
+    input_type = "time"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs=attrs, format="%H:%M")
+
+
+class OrganisationChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj) -> str:
+        return obj.name
+
+
+class SessionForm(forms.Form):
+    organiser = OrganisationChoiceField(
+        label="Organisateur",
+        queryset=None,
+        empty_label=None,
+        error_messages={
+            "required": "Choisissez le CRRC qui organise la session.",
+            "invalid_choice": "Choisissez un CRRC de votre région dans la liste.",
+        },
+    )
+    kind = forms.ChoiceField(
+        label="Type",
+        choices=SessionKind.choices,
+        error_messages={
+            "required": "Choisissez le type : formation, webinaire ou atelier.",
+            "invalid_choice": "Choisissez le type : formation, webinaire ou atelier.",
+        },
+    )
+    programme = forms.CharField(
+        label="Programme",
+        max_length=200,
+        help_text="Intitulé commun aux sessions d'une même formation, par exemple « Sécurisation "
+        "de l'Active Directory » : les moyennes de satisfaction se calculent aussi par programme.",
+        error_messages={"required": "Indiquez le programme de la session."},
+    )
+    title = forms.CharField(
+        label="Titre de la session",
+        max_length=200,
+        error_messages={"required": "Indiquez le titre de la session."},
+    )
+    description = forms.CharField(
+        label="Description", required=False, widget=forms.Textarea(attrs={"rows": 4})
+    )
+    audience = forms.MultipleChoiceField(
+        label="Public",
+        choices=Audience.choices,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={
+            "required": "Cochez au moins un public.",
+            "invalid_choice": "Cochez un public de la liste.",
+        },
+    )
+    prerequisites = forms.CharField(
+        label="Prérequis", required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    day = forms.DateField(
+        label="Date",
+        widget=DateInput(),
+        error_messages={
+            "required": "Indiquez la date de la session (jj/mm/aaaa).",
+            "invalid": "Indiquez une date valide (jj/mm/aaaa).",
+        },
+    )
+    start_time = forms.TimeField(
+        label="Heure de début",
+        widget=TimeInput(),
+        error_messages={
+            "required": "Indiquez l'heure de début (hh:mm).",
+            "invalid": "Indiquez une heure valide (hh:mm).",
+        },
+    )
+    end_time = forms.TimeField(
+        label="Heure de fin",
+        widget=TimeInput(),
+        error_messages={
+            "required": "Indiquez l'heure de fin (hh:mm).",
+            "invalid": "Indiquez une heure valide (hh:mm).",
+        },
+    )
+    location = forms.CharField(
+        label="Lieu (adresse du site)",
+        max_length=300,
+        required=False,
+        help_text="Laissez vide pour une session uniquement en ligne.",
+    )
+    online_url = forms.URLField(
+        label="Lien de connexion (session en ligne)",
+        max_length=500,
+        required=False,
+        error_messages={"invalid": "Indiquez une adresse complète, commençant par https://."},
+    )
+    capacity = forms.IntegerField(
+        label="Nombre de places",
+        min_value=1,
+        max_value=10_000,
+        error_messages={
+            "required": "Indiquez le nombre de places.",
+            "invalid": "Indiquez un nombre entier de places.",
+            "min_value": "Indiquez un nombre de places d'au moins 1.",
+            "max_value": "10 000 places au plus.",
+        },
+    )
+
+    def __init__(self, *args, organisers, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["organiser"].queryset = organisers
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("start_time"), data.get("end_time")
+        if start and end and end <= start:
+            self.add_error("end_time", "L'heure de fin doit suivre l'heure de début.")
+        if (
+            "location" not in self.errors
+            and "online_url" not in self.errors
+            and not (data.get("location") or "").strip()
+            and not (data.get("online_url") or "").strip()
+        ):
+            self.add_error(
+                "location",
+                "Indiquez l'adresse du site, ou le lien de connexion pour une session en ligne.",
+            )
+        return data
+
+    def service_data(self) -> dict:
+        data = dict(self.cleaned_data)
+        day = data.pop("day")
+        zone = timezone.get_current_timezone()
+        data["starts_at"] = datetime.datetime.combine(day, data.pop("start_time"), tzinfo=zone)
+        data["ends_at"] = datetime.datetime.combine(day, data.pop("end_time"), tzinfo=zone)
+        data.pop("organiser")
+        data["location"] = data["location"].strip()
+        return data
+
+    @staticmethod
+    def initial_from(session) -> dict:
+        starts = timezone.localtime(session.starts_at)
+        ends = timezone.localtime(session.ends_at)
+        return {
+            "organiser": session.organiser,
+            "kind": session.kind,
+            "programme": session.programme,
+            "title": session.title,
+            "description": session.description,
+            "audience": list(session.audience),
+            "prerequisites": session.prerequisites,
+            "day": starts.date().isoformat(),
+            "start_time": f"{starts:%H:%M}",
+            "end_time": f"{ends:%H:%M}",
+            "location": session.location,
+            "online_url": session.online_url,
+            "capacity": session.capacity,
+        }
+
+
+class RegistrationForm(forms.Form):
+    organisation = OrganisationChoiceField(
+        label="Au titre de",
+        queryset=None,
+        empty_label=None,
+        error_messages={
+            "required": "Choisissez la structure de la personne.",
+            "invalid_choice": "Choisissez l'une de vos structures dans la liste.",
+        },
+    )
+    first_name = forms.CharField(
+        label="Prénom",
+        max_length=150,
+        error_messages={"required": "Indiquez le prénom de la personne."},
+    )
+    last_name = forms.CharField(
+        label="Nom", max_length=150, error_messages={"required": "Indiquez le nom de la personne."}
+    )
+    email = forms.EmailField(
+        label="Courriel",
+        max_length=254,
+        error_messages={
+            "required": "Indiquez l'adresse électronique de la personne.",
+            "invalid": "Indiquez une adresse électronique valide, par exemple nom@exemple.fr.",
+        },
+    )
+    function = forms.CharField(label="Fonction", max_length=200, required=False)
+
+    def __init__(self, *args, organisations, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["organisation"].queryset = organisations
+
+
+class SurveyForm(forms.Form):
+    score = forms.TypedChoiceField(
+        label="Votre note, de 0 (pas du tout satisfait·e) à 10 (tout à fait satisfait·e)",
+        choices=SCORE_CHOICES,
+        coerce=int,
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": "Choisissez une note de 0 à 10.",
+            "invalid_choice": "Choisissez une note de 0 à 10.",
+        },
+    )
+    comment = forms.CharField(
+        label="Commentaire (facultatif)",
+        required=False,
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        error_messages={"max_length": "4 000 caractères au plus."},
+    )
