@@ -19,3 +19,21 @@ def _fast_and_strict(settings, tmp_path_factory):
     cache.clear()
     # Uploaded files of the tests never land in var/media.
     settings.MEDIA_ROOT = str(tmp_path_factory.getbasetemp() / "media")
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """PostgreSQL test sessions never wait forever. A session left idle inside a transaction
+    (a browser test's live-server thread, say) is ended after 2 minutes, releasing its locks;
+    a statement waiting for a lock gives up after 5 minutes with an error that names it,
+    instead of hanging the whole run (a CI run once waited 80 minutes for one)."""
+    from django.db import connections
+
+    for alias in connections:
+        database = connections[alias].settings_dict
+        if database["ENGINE"].endswith("postgresql"):
+            options = database.setdefault("OPTIONS", {})
+            options["options"] = (
+                f"{options.get('options', '')} -c lock_timeout=300s "
+                "-c idle_in_transaction_session_timeout=120s"
+            ).strip()
