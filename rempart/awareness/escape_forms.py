@@ -6,16 +6,11 @@ from __future__ import annotations
 from django import forms
 from django.forms import formset_factory
 
+from rempart.core.forms import date_field
+
 from .models import DEFAULT_ESCAPE_MINUTES, DEFAULT_SCENARIO
 
 PARTICIPATION_ROWS = 5
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
-
-    def __init__(self, attrs=None):
-        super().__init__(attrs=attrs, format="%Y-%m-%d")
 
 
 class OrganisationChoiceField(forms.ModelChoiceField):
@@ -27,14 +22,7 @@ ESCAPED_CHOICES = [("", "Non renseigné"), ("oui", "Oui"), ("non", "Non")]
 
 
 class SessionForm(forms.Form):
-    held_on = forms.DateField(
-        label="Date de la session",
-        widget=DateInput(),
-        error_messages={
-            "required": "Indiquez la date de la session (jj/mm/aaaa).",
-            "invalid": "Indiquez une date valide (jj/mm/aaaa).",
-        },
-    )
+    held_on = date_field("Date de la session", "Indiquez la date de la session (jj/mm/aaaa).")
     host = OrganisationChoiceField(
         label="Structure d'accueil",
         queryset=None,

@@ -1,4 +1,4 @@
-"""The attendance certificate of a training session (PDF, reportlab, the shared French font).
+"""The attendance certificate of a training session (PDF, the shared certificate page).
 
 A pure builder: the view checks who may download it (the registering organisation, the person
 as a liberal professional, the CRRC) and that the person was marked present. The metadata
@@ -7,22 +7,13 @@ them."""
 
 from __future__ import annotations
 
-import io
 from xml.sax.saxutils import escape
 
 from django.utils import timezone
-from reportlab.lib import colors
-from reportlab.lib.enums import TA_CENTER
-from reportlab.lib.pagesizes import A4, landscape
-from reportlab.lib.styles import ParagraphStyle
-from reportlab.lib.units import cm
-from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer
 
-from rempart.core.pdf import FONT, register_fonts
+from rempart.core.pdf import CertificatePage
 
 from .models import Registration
-
-BLUE = colors.HexColor("#000091")
 
 
 def filename(registration: Registration) -> str:
@@ -37,60 +28,32 @@ def _hours(value: float) -> str:
 
 def render_pdf(registration: Registration) -> bytes:
     session = registration.session
-    register_fonts()
-    base = ParagraphStyle("base", fontName=FONT, fontSize=12, leading=16, alignment=TA_CENTER)
-    title = ParagraphStyle(
-        "title", parent=base, fontName=f"{FONT}-Bold", fontSize=26, leading=32, textColor=BLUE
-    )
-    big = ParagraphStyle("big", parent=base, fontName=f"{FONT}-Bold", fontSize=20, leading=26)
-    small = ParagraphStyle("small", parent=base, fontSize=9, leading=12)
     starts = timezone.localtime(session.starts_at)
     ends = timezone.localtime(session.ends_at)
     where = session.location or "en ligne"
     hours = (session.ends_at - session.starts_at).total_seconds() / 3600
+    who = ", ".join(p for p in (registration.function, registration.organisation.name) if p)
 
-    buffer = io.BytesIO()
-    doc = SimpleDocTemplate(
-        buffer,
-        pagesize=landscape(A4),
-        leftMargin=2.5 * cm,
-        rightMargin=2.5 * cm,
-        topMargin=2.5 * cm,
-        bottomMargin=2 * cm,
+    page = CertificatePage()
+    page.line("Attestation de présence", page.title)
+    page.line(f"{escape(session.organiser.name)} atteste que", space=0.8)
+    page.line(escape(registration.full_name), page.big, space=0.3)
+    page.line(escape(who), space=0.2)
+    page.line(f"a participé à la session ({escape(session.get_kind_display().lower())})", space=0.6)
+    page.line(f"« {escape(session.title)} »", page.big, space=0.3)
+    page.line(
+        f"le {starts:%d/%m/%Y}, de {starts:%H:%M} à {ends:%H:%M} "
+        f"(durée : {_hours(hours)}), {escape(where)}.",
+        space=0.3,
+    )
+    page.line(
+        f"Programme : {escape(session.programme)} — attestation n° "
+        f"{session.pk}-{registration.pk}, établie le {timezone.localdate():%d/%m/%Y}.",
+        page.small,
+        space=1.2,
+    )
+    return page.render(
         title=f"Attestation de présence — {registration.full_name}",
         subject=f"{session.title} — {starts:%d/%m/%Y}",
         author=session.organiser.name,
-        creator="Rempart",
     )
-    story = [
-        Paragraph("Attestation de présence", title),
-        Spacer(1, 0.8 * cm),
-        Paragraph(f"{escape(session.organiser.name)} atteste que", base),
-        Spacer(1, 0.3 * cm),
-        Paragraph(escape(registration.full_name), big),
-        Spacer(1, 0.2 * cm),
-        Paragraph(
-            escape(
-                ", ".join(p for p in (registration.function, registration.organisation.name) if p)
-            ),
-            base,
-        ),
-        Spacer(1, 0.6 * cm),
-        Paragraph(f"a participé à la session ({escape(session.get_kind_display().lower())})", base),
-        Spacer(1, 0.3 * cm),
-        Paragraph(f"« {escape(session.title)} »", big),
-        Spacer(1, 0.3 * cm),
-        Paragraph(
-            f"le {starts:%d/%m/%Y}, de {starts:%H:%M} à {ends:%H:%M} "
-            f"(durée : {_hours(hours)}), {escape(where)}.",
-            base,
-        ),
-        Spacer(1, 1.2 * cm),
-        Paragraph(
-            f"Programme : {escape(session.programme)} — attestation n° "
-            f"{session.pk}-{registration.pk}, établie le {timezone.localdate():%d/%m/%Y}.",
-            small,
-        ),
-    ]
-    doc.build(story)
-    return buffer.getvalue()

@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import datetime
-
 from django import forms
-from django.utils import timezone
+
+from rempart.core.forms import DayTimesMixin, day_times_fields
 
 from .models import Audience, SessionKind
 
 SCORE_CHOICES = [(str(n), str(n)) for n in range(11)]
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
-
-    def __init__(self, attrs=None):
-        super().__init__(attrs=attrs, format="%Y-%m-%d")
-
-
-class TimeInput(forms.TimeInput):
-    input_type = "time"
-
-    def __init__(self, attrs=None):
-        super().__init__(attrs=attrs, format="%H:%M")
 
 
 class OrganisationChoiceField(forms.ModelChoiceField):
@@ -31,7 +16,7 @@ class OrganisationChoiceField(forms.ModelChoiceField):
         return obj.name
 
 
-class SessionForm(forms.Form):
+class SessionForm(DayTimesMixin, forms.Form):
     organiser = OrganisationChoiceField(
         label="Organisateur",
         queryset=None,
@@ -76,30 +61,7 @@ class SessionForm(forms.Form):
     prerequisites = forms.CharField(
         label="Prérequis", required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
-    day = forms.DateField(
-        label="Date",
-        widget=DateInput(),
-        error_messages={
-            "required": "Indiquez la date de la session (jj/mm/aaaa).",
-            "invalid": "Indiquez une date valide (jj/mm/aaaa).",
-        },
-    )
-    start_time = forms.TimeField(
-        label="Heure de début",
-        widget=TimeInput(),
-        error_messages={
-            "required": "Indiquez l'heure de début (hh:mm).",
-            "invalid": "Indiquez une heure valide (hh:mm).",
-        },
-    )
-    end_time = forms.TimeField(
-        label="Heure de fin",
-        widget=TimeInput(),
-        error_messages={
-            "required": "Indiquez l'heure de fin (hh:mm).",
-            "invalid": "Indiquez une heure valide (hh:mm).",
-        },
-    )
+    day, start_time, end_time = day_times_fields()
     location = forms.CharField(
         label="Lieu (adresse du site)",
         max_length=300,
@@ -130,9 +92,6 @@ class SessionForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        start, end = data.get("start_time"), data.get("end_time")
-        if start and end and end <= start:
-            self.add_error("end_time", "L'heure de fin doit suivre l'heure de début.")
         if (
             "location" not in self.errors
             and "online_url" not in self.errors
@@ -146,19 +105,13 @@ class SessionForm(forms.Form):
         return data
 
     def service_data(self) -> dict:
-        data = dict(self.cleaned_data)
-        day = data.pop("day")
-        zone = timezone.get_current_timezone()
-        data["starts_at"] = datetime.datetime.combine(day, data.pop("start_time"), tzinfo=zone)
-        data["ends_at"] = datetime.datetime.combine(day, data.pop("end_time"), tzinfo=zone)
+        data = self.pop_day_times(dict(self.cleaned_data))
         data.pop("organiser")
         data["location"] = data["location"].strip()
         return data
 
     @staticmethod
     def initial_from(session) -> dict:
-        starts = timezone.localtime(session.starts_at)
-        ends = timezone.localtime(session.ends_at)
         return {
             "organiser": session.organiser,
             "kind": session.kind,
@@ -167,9 +120,7 @@ class SessionForm(forms.Form):
             "description": session.description,
             "audience": list(session.audience),
             "prerequisites": session.prerequisites,
-            "day": starts.date().isoformat(),
-            "start_time": f"{starts:%H:%M}",
-            "end_time": f"{ends:%H:%M}",
+            **DayTimesMixin.day_times_initial(session.starts_at, session.ends_at),
             "location": session.location,
             "online_url": session.online_url,
             "capacity": session.capacity,

@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from rempart.core import webflow
 from rempart.core.csv_export import csv_response
 from rempart.core.errors import DomainError
 
@@ -25,10 +26,6 @@ from .forms import RegistrationForm, SessionForm, SurveyForm
 from .models import RegistrationStatus
 
 PAGE_SIZE = 25
-
-
-def _status(exc: DomainError) -> int:
-    return 403 if exc.code == "forbidden" else 400
 
 
 def _year(request) -> int | None:
@@ -104,24 +101,21 @@ def registration_create(request, pk: int):
     if not organisations.exists():
         raise PermissionDenied(perms.NOT_REGISTRAR)
     form = RegistrationForm(request.POST, organisations=organisations)
-    if not form.is_valid():
-        return _detail_page(request, session, form, 400)
-    try:
-        result = services.registration_create(
-            actor=request.user,
-            session=session,
-            organisation=form.cleaned_data["organisation"],
-            first_name=form.cleaned_data["first_name"],
-            last_name=form.cleaned_data["last_name"],
-            email=form.cleaned_data["email"],
-            function=form.cleaned_data["function"],
-        )
-    except DomainError as exc:
-        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-        session = sel.get_session(request.user, pk)
-        return _detail_page(request, session, form, _status(exc))
-    (messages.warning if result.waiting else messages.success)(request, result.message)
-    return redirect("events:session_detail", pk=session.pk)
+
+    def registered(result):
+        (messages.warning if result.waiting else messages.success)(request, result.message)
+        return redirect("events:session_detail", pk=session.pk)
+
+    done, status = webflow.submit(
+        request,
+        form,
+        lambda: services.registration_create(
+            actor=request.user, session=session, **form.cleaned_data
+        ),
+        respond=registered,
+    )
+    # Shown again with the seats as they are now (others may have just taken the last ones).
+    return done or _detail_page(request, sel.get_session(request.user, pk), form, status)
 
 
 @require_POST
@@ -158,48 +152,47 @@ def _form_page(request, form, session=None, status=200):
     )
 
 
-def _save(request, session=None):
-    form = SessionForm(request.POST, organisers=sel.organiser_choices(request.user))
-    if not form.is_valid():
-        return _form_page(request, form, session, 400)
-    try:
-        if session is None:
-            session = services.session_create(
-                actor=request.user,
-                organiser=form.cleaned_data["organiser"],
-                data=form.service_data(),
-            )
-            messages.success(request, "La session est enregistrée en brouillon : publiez-la.")
-        else:
-            session = services.session_update(
-                actor=request.user, session=session, data=form.service_data()
-            )
-            messages.success(request, "La session est modifiée.")
-    except DomainError as exc:
-        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-        return _form_page(request, form, session, _status(exc))
-    return redirect("events:session_detail", pk=session.pk)
+def _to_detail(session) -> tuple:
+    return ("events:session_detail", session.pk)
 
 
 @require_http_methods(["GET", "POST"])
 def session_create(request):
-    organisers = sel.organiser_choices(request.user)
-    if request.method == "POST":
-        return _save(request)
-    return _form_page(
-        request, SessionForm(organisers=organisers, initial={"kind": "training", "capacity": 20})
+    form = SessionForm(
+        webflow.posted(request),
+        organisers=sel.organiser_choices(request.user),
+        initial={"kind": "training", "capacity": 20},
     )
+    done, status = webflow.submit(
+        request,
+        form,
+        lambda: services.session_create(
+            actor=request.user, organiser=form.cleaned_data["organiser"], data=form.service_data()
+        ),
+        then=_to_detail,
+        success="La session est enregistrée en brouillon : publiez-la.",
+    )
+    return done or _form_page(request, form, status=status)
 
 
 @require_http_methods(["GET", "POST"])
 def session_edit(request, pk: int):
     session = sel.get_session_to_manage(request.user, pk)
-    if request.method == "POST":
-        return _save(request, session)
     form = SessionForm(
-        organisers=sel.organiser_choices(request.user), initial=SessionForm.initial_from(session)
+        webflow.posted(request),
+        organisers=sel.organiser_choices(request.user),
+        initial=SessionForm.initial_from(session),
     )
-    return _form_page(request, form, session)
+    done, status = webflow.submit(
+        request,
+        form,
+        lambda: services.session_update(
+            actor=request.user, session=session, data=form.service_data()
+        ),
+        then=_to_detail,
+        success="La session est modifiée.",
+    )
+    return done or _form_page(request, form, session, status)
 
 
 @require_POST
@@ -244,7 +237,7 @@ def attendance(request, pk: int):
                     actor=request.user, session=session, present_ids=ids
                 )
             except DomainError as exc:
-                error, status = exc.message, _status(exc)
+                error, status = exc.message, webflow.status_of(exc)
             else:
                 messages.success(
                     request,
@@ -494,6 +487,6 @@ def survey(request, token: str):
             return _survey_page(
                 request, {"session": session, "answered": True, "refused": exc.message}, 409
             )
-        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        webflow.form_error(form, exc)
         return _survey_page(request, {"session": session, "form": form}, 400)
     return _survey_page(request, {"session": session, "thanks": True})

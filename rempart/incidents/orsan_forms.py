@@ -6,6 +6,8 @@ from __future__ import annotations
 from django import forms
 from django.utils import timezone
 
+from rempart.core.forms import DateTimeLocalInput, date_field
+
 from .models import ResourceKind
 
 QUANTITY_ERRORS = {
@@ -15,20 +17,6 @@ QUANTITY_ERRORS = {
     "max_value": "La quantité ne peut pas dépasser 100 000.",
 }
 KIND_CHOICES = [("", "Choisissez un type"), *ResourceKind.choices]
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
-
-    def __init__(self, **kwargs):
-        super().__init__(format="%Y-%m-%d", **kwargs)
-
-
-class DateTimeLocalInput(forms.DateTimeInput):
-    input_type = "datetime-local"
-
-    def __init__(self, **kwargs):
-        super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
 
 
 def _now_local() -> str:
@@ -321,14 +309,7 @@ class LendForm(forms.Form):
             "invalid": "Indiquez une date et une heure valides.",
         },
     )
-    due_back_on = forms.DateField(
-        label="Retour prévu le",
-        widget=DateInput(),
-        error_messages={
-            "required": "Indiquez la date de retour prévue.",
-            "invalid": "Indiquez une date valide (jj/mm/aaaa).",
-        },
-    )
+    due_back_on = date_field("Retour prévu le", "Indiquez la date de retour prévue.")
 
 
 class ReturnForm(forms.Form):

@@ -15,9 +15,10 @@ from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from rempart.core import webflow
 from rempart.core.errors import DomainError
 
-from . import mailbox, selectors, webflow, webhooks
+from . import mailbox, selectors, webhooks
 from .integrations_forms import MailboxForm, WebhookForm
 from .models import WebhookEvent
 

@@ -12,9 +12,10 @@ from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from rempart.core import webflow
 from rempart.core.errors import DomainError
 
-from . import perms, selectors, sending, services, templating, webflow
+from . import perms, selectors, sending, services, templating
 from .forms import (
     CampaignForm,
     CampaignStartForm,

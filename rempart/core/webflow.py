@@ -1,6 +1,6 @@
-"""How the phishing pages handle a posted form: validate, call the service, show its refusal on
-the form (400, or 403 when it refuses the person) or go on. One place for the pages of
-views.py and integrations_views.py."""
+"""How a page handles a posted form: validate, call the service, show its refusal on the form
+(400, or 403 when it refuses the person) or go on. One place for the pages of every app
+(phishing, trainings…), so that they answer a bad input the same way."""
 
 from __future__ import annotations
 
