@@ -51,6 +51,7 @@ demo: install migrate
 	$(MANAGE) seed_awareness_demo
 	$(MANAGE) seed_phishing_demo
 	$(MANAGE) seed_events_demo
+	$(MANAGE) seed_exercises_demo
 	@echo
 	$(MANAGE) runserver $(HOST):$(PORT)
 

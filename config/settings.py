@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "rempart.awareness",
     "rempart.phishing",
     "rempart.events",
+    "rempart.exercises",
 ]
 
 MIDDLEWARE = [
@@ -181,6 +182,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "events.send_session_reminders",
         "schedule": crontab(hour=8, minute=0),
     },
+    # Crisis exercises: release the injects that fell due in the exercises in progress.
+    "exercises-release-due-injects": {"task": "exercises.release_due_injects", "schedule": 30.0},
 }
 # The queue this deployment's workers consume: a worker pool sharing a Redis with others (tests,
 # benchmarks) keeps to its own queue.

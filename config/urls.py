@@ -12,4 +12,5 @@ urlpatterns = [
     path("p/", include("rempart.phishing.tracking_urls")),
     path("sensibilisation/", include("rempart.awareness.urls")),
     path("formations/", include("rempart.events.urls")),
+    path("exercices/", include("rempart.exercises.urls")),
 ]

@@ -41,6 +41,10 @@ PUBLIC_VIEWS = {
         "rempart/events/views.py",
         "survey",
     ): "the signed survey link of a participant (192 random bits); session title and date only",
+    (
+        "rempart/exercises/views.py",
+        "participant_page",
+    ): "the signed link of an exercise participant (192 random bits); their injects only",
     # Simulated phishing: the recipient's token (192 random bits) is the only credential; a dead
     # token gets the same neutral answer (no campaign or organisation named). See tracking_views.
     **{

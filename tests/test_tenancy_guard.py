@@ -104,6 +104,10 @@ PUBLIC_ROUTES = {
     # bits, only their hash stored) is the credential; the page shows the session's title and
     # date only, GET never writes, a second answer is refused (rempart/events/views.py).
     "events:survey": "the satisfaction survey of a training session (signed link)",
+    # Crisis exercises: the participant's signed link (192 random bits, only its hash stored,
+    # expires 7 days after the planned end) is the credential; a forged, expired or replaced
+    # link gets the same neutral 404 page (rempart/exercises/views.py participant_page).
+    "exercises:participant_page": "an exercise participant's page: their injects, a message",
 }
 
 REFUSED = {401, 403, 404, 405}
@@ -871,6 +875,107 @@ def _build_events(b) -> None:
     )
 
 
+def _build_exercises(b) -> None:
+    """B's CRRC library scenario and B's establishment's own one; a played exercise of B's
+    establishment with its participant (signed link), released inject, journal, evaluation,
+    RETEX with an action and coverage verdict; a regional exercise of B's CRRC."""
+    import datetime
+
+    from rempart.exercises import models as ex
+    from rempart.exercises.coverage import refresh_coverage
+
+    now = timezone.now()
+    library = ex.Scenario.objects.create(
+        region=b.region,
+        slug=f"regional-{CANARY.lower()}",
+        title=f"Scénario {CANARY}",
+        level=ex.Level.BEGINNER,
+        theme=ex.Theme.RANSOMWARE,
+        summary=f"Résumé {CANARY}",
+        duration_minutes=120,
+        functions=[ex.Function.GENERAL_MANAGEMENT],
+        criteria=[{"code": "alerte", "label": f"Critère {CANARY}"}],
+    )
+    ex.ScenarioInject.objects.create(
+        scenario=library,
+        order=1,
+        offset_minutes=0,
+        title=f"Stimulus {CANARY}",
+        body=f"Message {CANARY}",
+        channel=ex.Channel.SCREEN,
+        functions=[ex.Function.IT],
+    )
+    ex.Scenario.objects.create(
+        organisation=b.orgs["establishment"],
+        slug=f"own-{CANARY.lower()}",
+        title=f"Scénario propre {CANARY}",
+        level=ex.Level.EXPERT,
+        theme=ex.Theme.DATA_LEAK,
+        summary=f"Résumé {CANARY}",
+        duration_minutes=60,
+    )
+    for holder, kind in (
+        (b.orgs["establishment"], ex.RunKind.ESTABLISHMENT),
+        (b.orgs["crrc"], ex.RunKind.REGIONAL),
+    ):
+        run = ex.ExerciseRun.objects.create(
+            organisation=holder,
+            region=b.region,
+            kind=kind,
+            scenario=library,
+            title=f"Exercice {CANARY}",
+            level=library.level,
+            theme=library.theme,
+            criteria=library.criteria,
+            objectives=f"Objectifs {CANARY}",
+            planned_start=now - datetime.timedelta(days=2),
+            status=ex.RunStatus.FINISHED,
+            started_at=now - datetime.timedelta(days=2),
+            ended_at=now - datetime.timedelta(days=2) + datetime.timedelta(hours=3),
+            location=f"Salle {CANARY}",
+        )
+        participant = ex.ExerciseParticipant.objects.create(
+            run=run,
+            organisation=b.orgs["establishment"],
+            function=ex.Function.GENERAL_MANAGEMENT,
+            full_name=f"Directrice {CANARY}",
+            email=f"{CANARY}-joueur@exemple.fr".lower(),
+            link_token_hash=secrets.token_hex(32),
+            link_expires_at=now + datetime.timedelta(days=5),
+        )
+        inject = ex.RunInject.objects.create(
+            run=run,
+            order=1,
+            offset_minutes=0,
+            title=f"Stimulus {CANARY}",
+            body=f"Message {CANARY}",
+            channel=ex.Channel.EMAIL,
+            released_at=now - datetime.timedelta(days=2),
+        )
+        ex.JournalEntry.objects.create(
+            run=run,
+            at=now - datetime.timedelta(days=2),
+            kind=ex.EntryKind.REACTION,
+            inject=inject,
+            participant=participant,
+            text=f"Réaction {CANARY}",
+        )
+        ex.Evaluation.objects.create(
+            run=run,
+            scores={"alerte": {"score": 3, "comment": f"Note {CANARY}"}},
+            summary=f"Synthèse {CANARY}",
+            evaluated_at=now,
+        )
+        debrief = ex.Debrief.objects.create(
+            run=run,
+            held_on=timezone.localdate(),
+            strengths=f"Forces {CANARY}",
+            improvements=f"Faiblesses {CANARY}",
+        )
+        ex.DebriefAction.objects.create(debrief=debrief, title=f"Action {CANARY}", owner=CANARY)
+        refresh_coverage(run)
+
+
 def _build_world() -> World:
     a = _build_region("91", "")
     tokens = {}
@@ -955,6 +1060,7 @@ def _build_world() -> World:
         _build_awareness(b)
         _build_phishing(b)
         _build_events(b)
+        _build_exercises(b)
     assert pending.pk > ID_BASE
 
     b_models_by_id: dict[int, list[str]] = {}

@@ -22,9 +22,9 @@ from typing import Any
 import yaml
 from django.db import transaction
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError as SchemaError
 
 from rempart.core.errors import DataFilesError
+from rempart.core.schema_messages import french_schema_error
 
 from .models import Module, QuestionKind
 
@@ -46,54 +46,6 @@ def module_schema() -> dict:
         schema = json.load(fh)
     Draft202012Validator.check_schema(schema)
     return schema
-
-
-_TYPE_NAMES = {
-    "string": "un texte",
-    "boolean": "true ou false",
-    "array": "une liste",
-    "object": "un dictionnaire (clé : valeur)",
-    "integer": "un nombre entier",
-}
-
-
-def _show(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else str(value)
-    return text if len(text) <= 80 else text[:77] + "…"
-
-
-def _french(error: SchemaError) -> str:
-    kind, schema, instance = error.validator, error.schema, error.instance
-    hint = schema.get("x-message") if isinstance(schema, dict) else None
-    if kind == "required":
-        missing = [name for name in error.validator_value if name not in instance]
-        return "champ obligatoire manquant : " + ", ".join(f"« {name} »" for name in missing)
-    if kind == "additionalProperties":
-        known = schema.get("properties", {})
-        extra = ", ".join(f"« {name} »" for name in instance if name not in known)
-        return f"champ inconnu : {extra} (champs possibles : {', '.join(known)})"
-    if kind == "enum":
-        allowed = ", ".join(str(v) for v in error.validator_value)
-        return f"valeur « {_show(instance)} » non autorisée (valeurs possibles : {allowed})"
-    if kind == "type":
-        expected = _TYPE_NAMES.get(error.validator_value, error.validator_value)
-        return f"la valeur « {_show(instance)} » devrait être {expected}"
-    if kind == "pattern":
-        return f"« {_show(instance)} » n'a pas le format attendu" + (f" : {hint}" if hint else "")
-    if kind == "minLength":
-        return "ce texte ne doit pas être vide"
-    if kind == "maxLength":
-        return (
-            f"ce texte est trop long ({len(instance)} caractères, {error.validator_value} au plus)"
-        )
-    if kind == "minItems":
-        return f"la liste doit contenir au moins {error.validator_value} élément(s)"
-    if kind in ("minimum", "maximum"):
-        bound = "au moins" if kind == "minimum" else "au plus"
-        return f"la valeur {_show(instance)} doit valoir {bound} {error.validator_value}"
-    if kind == "uniqueItems":
-        return "la liste contient deux fois la même valeur"
-    return f"valeur « {_show(instance)} » refusée ({error.message})"
 
 
 def _where(filename: str, document: Any, path: list) -> str:
@@ -224,7 +176,7 @@ def read_all(directory: Path = MODULES_DIR) -> dict[str, ModuleFile]:
         schema_errors = sorted(validator.iter_errors(document), key=lambda e: list(e.path))
         if schema_errors:
             problems += [
-                f"{_where(path.name, document, list(e.absolute_path))} : {_french(e)}"
+                f"{_where(path.name, document, list(e.absolute_path))} : {french_schema_error(e)}"
                 for e in schema_errors
             ]
             continue

@@ -46,6 +46,9 @@ def navigation(request):
     trainings = _training_items(user)
     if trainings:
         items.append((_("Formations"), trainings))
+    exercises = _exercise_items(user)
+    if exercises:
+        items.append((_("Exercices de crise"), exercises))
     if perms.has_capability(user, Capability.IMPORT_FINESS):
         items.append((_("Import FINESS"), reverse("organisations:finess_import")))
     if perms.has_capability(user, Capability.VIEW_AUDIT):
@@ -176,4 +179,19 @@ def _training_items(user) -> list[tuple[str, str]]:
         items.append((_("Formations de mes équipes"), reverse("events:my_staff")))
     if event_perms.can_view_figures(user):
         items.append((_("Chiffres des formations"), reverse("events:figures")))
+    return items
+
+
+def _exercise_items(user) -> list[tuple[str, str]]:
+    """Crisis exercises: one's organisation's exercises and the scenario library for those who
+    run them (or maintain the library), the coverage for the ARS, CRRC and GHT coordinators."""
+    from rempart.exercises import perms as exercise_perms
+
+    items = []
+    if exercise_perms.can_run_exercises(user):
+        items.append((_("Mes exercices"), reverse("exercises:run_list")))
+    if exercise_perms.scenario_q(user) is not None:
+        items.append((_("Bibliothèque de scénarios"), reverse("exercises:library_list")))
+    if exercise_perms.can_view_coverage(user):
+        items.append((_("Couverture des exercices"), reverse("exercises:coverage")))
     return items

@@ -76,6 +76,13 @@ class Capability(StrEnum):
     MANAGE_TRAININGS = "manage_trainings"  # publish sessions, registrations, attendance, surveys
     REGISTER_TRAINEES = "register_trainees"  # register one's organisation's people, cancel
     VIEW_TRAINING_FIGURES = "view_training_figures"  # the region's participation and satisfaction
+    # Cyber crisis exercises (rempart/exercises).
+    RUN_EXERCISES = "run_exercises"  # plan, run, evaluate and debrief one's organisation's exercises
+    # Regional exercises are held by the CRRC or the ARS itself, with several establishments:
+    # granted by a regional role, this one reaches the holder's own organisation only.
+    RUN_REGIONAL_EXERCISES = "run_regional_exercises"
+    MANAGE_EXERCISE_LIBRARY = "manage_exercise_library"  # the region's scenario library (CRRC)
+    VIEW_EXERCISE_COVERAGE = "view_exercise_coverage"  # coverage of the organisations within scope
 
 
 # Capabilities exercised only in the name of one's own organisation. A regional role grants
@@ -91,6 +98,7 @@ ON_OWN_BEHALF = frozenset(
         Capability.OFFER_RESOURCES,
         Capability.RUN_PHISHING,
         Capability.REGISTER_TRAINEES,
+        Capability.RUN_EXERCISES,
     }
 )
 
@@ -141,6 +149,7 @@ ROLES: dict[Role, RoleSpec] = {
                     C.VIEW_PROGRAMME,
                     C.VIEW_INCIDENT_STATS,
                     C.VIEW_AWARENESS,
+                    C.VIEW_EXERCISE_COVERAGE,
                 }
             ),
         ),
@@ -166,6 +175,8 @@ ROLES: dict[Role, RoleSpec] = {
                 C.MOBILISE_RESOURCES,
                 C.VIEW_AWARENESS,
                 C.VIEW_TRAINING_FIGURES,
+                C.RUN_REGIONAL_EXERCISES,
+                C.VIEW_EXERCISE_COVERAGE,
             },
             grantable=frozenset({Role.ARS_MANAGER, Role.GHT_COORDINATOR}) | _ESTABLISHMENT_ROLES,
         ),
@@ -195,6 +206,9 @@ ROLES: dict[Role, RoleSpec] = {
                 C.RUN_DELEGATED_PHISHING,
                 C.MANAGE_TRAININGS,
                 C.VIEW_TRAINING_FIGURES,
+                C.RUN_REGIONAL_EXERCISES,
+                C.MANAGE_EXERCISE_LIBRARY,
+                C.VIEW_EXERCISE_COVERAGE,
             },
             grantable=frozenset(
                 {
@@ -226,6 +240,8 @@ ROLES: dict[Role, RoleSpec] = {
                     C.VIEW_AWARENESS,
                     C.RUN_DELEGATED_PHISHING,
                     C.MANAGE_TRAININGS,
+                    C.RUN_REGIONAL_EXERCISES,
+                    C.MANAGE_EXERCISE_LIBRARY,
                 }
             ),
         ),
@@ -247,6 +263,7 @@ ROLES: dict[Role, RoleSpec] = {
                 C.VIEW_INCIDENTS,
                 C.OFFER_RESOURCES,
                 C.VIEW_AWARENESS,
+                C.VIEW_EXERCISE_COVERAGE,
             },
             grantable=frozenset({Role.GHT_COORDINATOR}) | _ESTABLISHMENT_ROLES,
         ),
@@ -270,6 +287,7 @@ ROLES: dict[Role, RoleSpec] = {
                 C.VIEW_AWARENESS,
                 C.RUN_PHISHING,
                 C.REGISTER_TRAINEES,
+                C.RUN_EXERCISES,
             },
             grantable=_ESTABLISHMENT_ROLES,
             sees_own_ght=True,
@@ -294,6 +312,7 @@ ROLES: dict[Role, RoleSpec] = {
                 C.VIEW_AWARENESS,
                 C.RUN_PHISHING,
                 C.REGISTER_TRAINEES,
+                C.RUN_EXERCISES,
             },
             grantable=_ESTABLISHMENT_ROLES,
             sees_own_ght=True,
@@ -316,6 +335,7 @@ ROLES: dict[Role, RoleSpec] = {
                 C.VIEW_AWARENESS,
                 C.RUN_PHISHING,
                 C.REGISTER_TRAINEES,
+                C.RUN_EXERCISES,
             },
             grantable=frozenset({Role.DSI, Role.STAFF}),
             sees_own_ght=True,
