@@ -10,7 +10,7 @@ NAME ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: chromium wrk help install demo totp run test test-fast e2e quality format bench migrate messages clean
+.PHONY: chromium wrk nmap help install demo totp run test test-fast e2e quality format bench migrate messages clean
 
 help:
 	@echo "make demo     — installe, crée la région de démonstration et lance le serveur"
@@ -40,6 +40,13 @@ wrk:
 	@command -v wrk >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
 	  else echo "wrk manquant : sudo apt-get install -y wrk"; exit 1; fi; }
+
+# nmap: the reference scanner of the exposure benchmark (bench/scan_vs_nmap.py), with the firewall
+# tool that benchmark uses inside its network namespace (Debian packages; the benchmark runs as root).
+nmap:
+	@command -v nmap >/dev/null 2>&1 && { command -v nft >/dev/null 2>&1 || command -v iptables >/dev/null 2>&1; } || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nmap nftables iproute2 >/dev/null; \
+	  else echo "nmap ou nftables manquant : sudo apt-get install -y nmap nftables iproute2"; exit 1; fi; }
 
 migrate: install
 	$(MANAGE) migrate --noinput
