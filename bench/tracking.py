@@ -7,10 +7,11 @@ there: it makes its own (a temporary SQLite file, or a PostgreSQL database
 `rempart_bench_tracking` dropped at the end).
 
 It builds a campaign being sent with BENCH_RECIPIENTS recipients (20,000; messages delivered a
-day ago, so that no event is flagged "too fast"), starts the production-style application
-server (gunicorn on 127.0.0.1, gthread workers suited to 2 cores, persistent database
-connections as deployed: DATABASE_CONN_MAX_AGE=60), then runs `wrk` on loopback (a Lua script
-draws a random valid token for every request):
+day ago, so that no event is flagged "too fast"), starts the tracking server as deployed
+(`manage.py tracking_server`: Granian on 127.0.0.1, one process per core, persistent database
+connections: DATABASE_CONN_MAX_AGE=60; decision 0005 — BENCH_SERVER=gunicorn measures gunicorn
+instead, for comparison), then runs `wrk` on loopback (a Lua script draws a random valid token
+for every request):
     GET  /p/o/<token>.gif   the pixel (records "opened")
     GET  /p/c/<token>/      the link (records "clicked", renders the landing page)
     POST /p/s/<token>/      "report this message" (records "reported", redirects)
@@ -56,7 +57,10 @@ RECIPIENTS = int(os.environ.get("BENCH_RECIPIENTS", "20000"))
 DURATION_S = int(os.environ.get("BENCH_DURATION_S", "10"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 WEB_WORKERS = int(os.environ.get("BENCH_WEB_WORKERS", "2"))
-WEB_THREADS = int(os.environ.get("BENCH_WEB_THREADS", "4"))
+WEB_THREADS = int(os.environ.get("BENCH_WEB_THREADS", "4"))  # gunicorn only
+# "tracking": `manage.py tracking_server` (Granian), the server of /p/ as deployed; "gunicorn":
+# the platform pages' server, for comparison.
+SERVER = os.environ.get("BENCH_SERVER", "tracking")
 WRK_THREADS = int(os.environ.get("BENCH_WRK_THREADS", "1"))
 TARGET_RPS = 2000
 BENCH_DB_NAME = "rempart_bench_tracking"
@@ -182,8 +186,8 @@ class Server:
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(ROOT), str(log_path.parent), env.get("PYTHONPATH", "")) if p
         )
-        self.popen = subprocess.Popen(
-            [
+        if SERVER == "gunicorn":  # the platform's pages' server, for comparison
+            argv = [
                 sys.executable,
                 "-m",
                 "gunicorn",
@@ -202,7 +206,19 @@ class Server:
                 "2048",
                 "--log-level",
                 "warning",
-            ],
+            ]
+        else:  # the tracking server as deployed (decision 0005)
+            argv = [
+                sys.executable,
+                "manage.py",
+                "tracking_server",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(WEB_WORKERS),
+            ]
+        self.popen = subprocess.Popen(
+            argv,
             cwd=ROOT,
             env=env,
             stdout=log_path.open("ab"),
@@ -333,14 +349,19 @@ def run(engine: str, workdir: Path) -> dict:
     connection.close()  # the server opens its own
 
     port = free_port()
-    server = Server(port, workdir / "gunicorn.log", server_settings(workdir))
+    server = Server(port, workdir / "server.log", server_settings(workdir))
     figures: dict = {}
     lost = 0
     try:
         server.wait()
+        described = (
+            f"gunicorn {WEB_WORKERS} processus × {WEB_THREADS} fils (gthread)"
+            if SERVER == "gunicorn"
+            else f"de suivi (manage.py tracking_server : Granian, {WEB_WORKERS} processus)"
+        )
         log(
-            f"serveur gunicorn {WEB_WORKERS} processus × {WEB_THREADS} fils (gthread) ; wrk "
-            f"{WRK_THREADS} fil(s), {CONNECTIONS} connexions, {DURATION_S} s par point d'entrée"
+            f"serveur {described} ; wrk {WRK_THREADS} fil(s), {CONNECTIONS} connexions, "
+            f"{DURATION_S} s par point d'entrée"
         )
         # Warm-up: every worker imports its URLs and views, loads its templates and opens its
         # database connection (a malformed token: nothing is written).
