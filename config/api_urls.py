@@ -12,6 +12,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.routers import SimpleRouter
 
 from rempart.awareness import api_routes as awareness_api
+from rempart.events import api_routes as events_api
+from rempart.exercises import api_routes as exercises_api
 from rempart.incidents import api_routes as incidents_api
 from rempart.organisations import api as organisations_api
 from rempart.phishing import api_routes as phishing_api
@@ -37,12 +39,19 @@ router.register(
 incidents_api.register(router)
 # Simulated phishing: campaigns, their results and sending controls.
 phishing_api.register(router)
+# Trainings and webinars: sessions, registrations (with the waiting list and cancel/).
+events_api.register(router)
+# Crisis exercises: the runs with their validity verdicts.
+exercises_api.register(router)
 
 v1_patterns = [
     *router.urls,
     *incidents_api.urlpatterns,
     # Awareness: e-learning modules and quizzes.
     *awareness_api.urlpatterns,
+    # Trainings' figures; crisis exercises' coverage and its organisations list.
+    *events_api.urlpatterns,
+    *exercises_api.urlpatterns,
     path("me/", organisations_api.MeView.as_view(), name="me"),
     # A call's statistics (region-wide and national roles).
     path(

@@ -406,6 +406,14 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ApplicationStatusEnum": "rempart.programme.models.ApplicationStatus",
         "CampaignStatusEnum": "rempart.phishing.models.CampaignStatus",
+        # Trainings and crisis exercises (their `status` and `kind` fields meet others').
+        "TrainingSessionStatusEnum": "rempart.events.models.SessionStatus",
+        "TrainingSessionKindEnum": "rempart.events.models.SessionKind",
+        "RegistrationStatusEnum": "rempart.events.models.RegistrationStatus",
+        "ExerciseRunStatusEnum": "rempart.exercises.models.RunStatus",
+        "ExerciseRunKindEnum": "rempart.exercises.models.RunKind",
+        # (The organisations' kind keeps the name it had before those arrived.)
+        "KindEnum": "rempart.core.roles.ORG_KIND_CHOICES",
     },
 }
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import datetime
+from decimal import Decimal
+
 from django import forms
+from django.utils import timezone
 
-from rempart.core.forms import DayTimesMixin, day_times_fields
+from rempart.core.forms import DayTimesMixin, date_field, day_times_fields
 
-from .models import Audience, SessionKind
+from .models import Audience, SessionKind, default_duration_hours
 
 SCORE_CHOICES = [(str(n), str(n)) for n in range(11)]
 
@@ -62,6 +66,31 @@ class SessionForm(DayTimesMixin, forms.Form):
         label="Prérequis", required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
     day, start_time, end_time = day_times_fields()
+    # A session over several days (a 2-day course): the times are those of the first day's
+    # start and the last day's end.
+    end_day = date_field(
+        "Date de fin (facultative)",
+        "",
+        required=False,
+        help_text="Pour une session sur plusieurs jours ; laissez vide si elle tient en un jour.",
+    )
+    duration_hours = forms.DecimalField(
+        label="Durée de formation (heures, facultative)",
+        required=False,
+        min_value=Decimal("0.25"),
+        max_value=Decimal("999"),
+        decimal_places=2,
+        localize=True,
+        help_text="Celle que l'attestation indique. Laissez vide : la durée d'une journée "
+        "(de l'heure de début à l'heure de fin) × le nombre de jours.",
+        error_messages={
+            "invalid": "Indiquez la durée en heures, par exemple 7 ou 3,5.",
+            "min_value": "Indiquez une durée d'au moins 0,25 heure (un quart d'heure).",
+            "max_value": "Indiquez une durée de 999 heures au plus.",
+            "max_decimal_places": "Indiquez la durée à deux décimales au plus (3,25 par exemple).",
+            "max_digits": "Indiquez une durée de 999 heures au plus.",
+        },
+    )
     location = forms.CharField(
         label="Lieu (adresse du site)",
         max_length=300,
@@ -91,7 +120,15 @@ class SessionForm(DayTimesMixin, forms.Form):
         self.fields["organiser"].queryset = organisers
 
     def clean(self):
-        data = super().clean()
+        # DayTimesMixin's check (the end time after the start time, on the same day) holds for
+        # a one-day session only: over several days, the end is on a later day.
+        data = super(DayTimesMixin, self).clean()
+        day, end_day = data.get("day"), data.get("end_day")
+        start, end = data.get("start_time"), data.get("end_time")
+        if day and end_day and end_day < day:
+            self.add_error("end_day", "La date de fin ne peut pas précéder la date de début.")
+        elif start and end and (end_day is None or end_day == day) and end <= start:
+            self.add_error("end_time", "L'heure de fin doit suivre l'heure de début.")
         if (
             "location" not in self.errors
             and "online_url" not in self.errors
@@ -105,7 +142,12 @@ class SessionForm(DayTimesMixin, forms.Form):
         return data
 
     def service_data(self) -> dict:
-        data = self.pop_day_times(dict(self.cleaned_data))
+        data = dict(self.cleaned_data)
+        end_day, end_time = data.pop("end_day") or data["day"], data["end_time"]
+        data = self.pop_day_times(data)
+        data["ends_at"] = datetime.datetime.combine(
+            end_day, end_time, tzinfo=timezone.get_current_timezone()
+        )
         data.pop("organiser")
         data["location"] = data["location"].strip()
         return data
@@ -121,6 +163,18 @@ class SessionForm(DayTimesMixin, forms.Form):
             "audience": list(session.audience),
             "prerequisites": session.prerequisites,
             **DayTimesMixin.day_times_initial(session.starts_at, session.ends_at),
+            "end_day": (
+                timezone.localtime(session.ends_at).date().isoformat()
+                if session.is_several_days
+                else ""
+            ),
+            # Shown only when it differs from what an empty field would give.
+            "duration_hours": (
+                ""
+                if session.duration_hours
+                == default_duration_hours(session.starts_at, session.ends_at)
+                else f"{session.duration_hours.normalize():f}".replace(".", ",")
+            ),
             "location": session.location,
             "online_url": session.online_url,
             "capacity": session.capacity,

@@ -1,5 +1,5 @@
 """iCalendar (RFC 5545) invitations for a training session, written by hand: one VEVENT per
-registration, CRLF line endings, lines folded at 75 octets, times in UTC, a stable UID so that
+registration (a session over several days is one event spanning them), CRLF line endings, lines folded at 75 octets, times in UTC, a stable UID so that
 a later CANCEL (same UID, higher SEQUENCE) removes the event from the person's calendar."""
 
 from __future__ import annotations
@@ -57,6 +57,15 @@ def invitation(registration: Registration, *, cancel: bool = False) -> str:
     session = registration.session
     where = session.location or session.online_url
     description = session.description
+    if session.is_several_days:
+        # One event from the first day's start to the last day's end (DTSTART/DTEND span the
+        # days); the description says so, since calendars show it as one long block.
+        starts, ends = timezone.localtime(session.starts_at), timezone.localtime(session.ends_at)
+        hours = f"{session.duration_hours.normalize():f}".replace(".", ",")
+        description = (
+            f"Session sur {session.days} jours, du {starts:%d/%m/%Y} à {starts:%H:%M} au "
+            f"{ends:%d/%m/%Y} à {ends:%H:%M} ({hours} h de formation).\n\n{description}"
+        ).strip()
     if session.online_url:
         description = f"{description}\n\nLien de connexion : {session.online_url}".strip()
     lines = [

@@ -10,10 +10,14 @@ one survey answer per registration, scores from 0 to 10.
 
 from __future__ import annotations
 
+import datetime
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -71,6 +75,12 @@ class TrainingSession(models.Model):
     prerequisites = models.TextField(_("prérequis"), blank=True)
     starts_at = models.DateTimeField(_("début"))
     ends_at = models.DateTimeField(_("fin"))
+    # The training time a certificate states, in hours. A session over several days is not
+    # « ends − starts » (nights are not training): the trainer declares it; the form proposes
+    # the daily hours × the days.
+    duration_hours = models.DecimalField(
+        _("durée de formation (heures)"), max_digits=5, decimal_places=2
+    )
     location = models.CharField(_("lieu (adresse du site)"), max_length=300, blank=True)
     online_url = models.URLField(_("lien de connexion"), max_length=500, blank=True)
     capacity = models.PositiveIntegerField(_("places"))
@@ -94,6 +104,9 @@ class TrainingSession(models.Model):
             ),
             models.CheckConstraint(condition=Q(capacity__gt=0), name="training_capacity_positive"),
             models.CheckConstraint(
+                condition=Q(duration_hours__gt=0), name="training_duration_positive"
+            ),
+            models.CheckConstraint(
                 condition=~Q(location="") | ~Q(online_url=""), name="training_site_or_online"
             ),
             models.CheckConstraint(
@@ -108,6 +121,12 @@ class TrainingSession(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    def save(self, *args, **kwargs):
+        # A session recorded without a declared training time gets the default one.
+        if self.duration_hours is None and self.starts_at and self.ends_at:
+            self.duration_hours = default_duration_hours(self.starts_at, self.ends_at)
+        super().save(*args, **kwargs)
+
     @property
     def audit_organisation_id(self) -> int | None:
         return self.organiser_id
@@ -121,8 +140,34 @@ class TrainingSession(models.Model):
         return bool(self.online_url) and not self.location
 
     @property
-    def duration_hours(self) -> float:
-        return round((self.ends_at - self.starts_at).total_seconds() / 3600, 1)
+    def days(self) -> int:
+        """Calendar days the session spans (Paris time): 1 for a one-day session."""
+        return span_days(self.starts_at, self.ends_at)
+
+    @property
+    def is_several_days(self) -> bool:
+        return self.days > 1
+
+
+def span_days(starts_at: datetime.datetime, ends_at: datetime.datetime) -> int:
+    first, last = timezone.localtime(starts_at).date(), timezone.localtime(ends_at).date()
+    return (last - first).days + 1
+
+
+def default_duration_hours(starts_at: datetime.datetime, ends_at: datetime.datetime) -> Decimal:
+    """The training time when the trainer declares none: for one day, end − start; over
+    several days, the first day's hours (start time to end time) × the days, or the elapsed
+    time when the end time is not after the start time (an overnight session)."""
+    days = span_days(starts_at, ends_at)
+    starts, ends = timezone.localtime(starts_at), timezone.localtime(ends_at)
+    daily = datetime.datetime.combine(starts.date(), ends.time()) - datetime.datetime.combine(
+        starts.date(), starts.time()
+    )
+    if days > 1 and daily.total_seconds() > 0:
+        seconds = daily.total_seconds() * days
+    else:
+        seconds = (ends_at - starts_at).total_seconds()
+    return (Decimal(seconds) / 3600).quantize(Decimal("0.01"))
 
 
 class Registration(models.Model):

@@ -14,6 +14,7 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.core import signing
@@ -38,6 +39,8 @@ from .models import (
     SessionStatus,
     SurveyAnswer,
     TrainingSession,
+    default_duration_hours,
+    span_days,
 )
 
 logger = logging.getLogger(__name__)
@@ -51,6 +54,7 @@ SESSION_FIELDS = (
     "prerequisites",
     "starts_at",
     "ends_at",
+    "duration_hours",
     "location",
     "online_url",
     "capacity",
@@ -58,6 +62,7 @@ SESSION_FIELDS = (
 SURVEY_SALT = "rempart.events.survey"
 SURVEY_TOKEN_BYTES = 24  # 192 random bits
 SURVEY_LINK_MAX_AGE = datetime.timedelta(days=90)
+MAX_SESSION_DAYS = 31
 
 
 def _fmt(value: datetime.datetime) -> str:
@@ -86,6 +91,13 @@ def _check_session_data(data: dict) -> None:
         raise DomainError("Indiquez la date et les heures de la session.", field="starts_at")
     if ends <= starts:
         raise DomainError("L'heure de fin doit suivre l'heure de début.", field="ends_at")
+    if span_days(starts, ends) > MAX_SESSION_DAYS:
+        raise DomainError(
+            f"Une session dure au plus {MAX_SESSION_DAYS} jours : découpez-la en plusieurs "
+            "sessions.",
+            field="end_day",
+        )
+    _check_duration(data, starts, ends)
     if not (data.get("location") or "").strip() and not (data.get("online_url") or "").strip():
         raise DomainError(
             "Indiquez l'adresse du site, ou le lien de connexion pour une session en ligne.",
@@ -94,6 +106,31 @@ def _check_session_data(data: dict) -> None:
     capacity = data.get("capacity")
     if capacity is None or capacity < 1:
         raise DomainError("Indiquez un nombre de places d'au moins 1.", field="capacity")
+
+
+def _check_duration(data: dict, starts, ends) -> None:
+    """The declared training time (hours), or the default (models.default_duration_hours):
+    more than 0 and no more than the time between the start and the end."""
+    hours = data.get("duration_hours")
+    if hours is None or hours == "":
+        data["duration_hours"] = default_duration_hours(starts, ends)
+        return
+    try:
+        hours = Decimal(str(hours)).quantize(Decimal("0.01"))
+    except (InvalidOperation, ValueError) as exc:
+        raise DomainError(
+            "Indiquez la durée de formation en heures, par exemple 7 ou 3,5.",
+            field="duration_hours",
+        ) from exc
+    elapsed = Decimal((ends - starts).total_seconds()) / 3600
+    if hours <= 0 or hours > elapsed:
+        limit = f"{elapsed.quantize(Decimal('0.01')).normalize():f}".replace(".", ",")
+        raise DomainError(
+            "La durée de formation doit être positive et ne pas dépasser le temps entre le "
+            f"début et la fin de la session ({limit} h).",
+            field="duration_hours",
+        )
+    data["duration_hours"] = hours
 
 
 def _check_organiser(actor, organiser: Organisation) -> None:
@@ -505,6 +542,7 @@ def _message(registration: Registration, kind: str, **extra) -> EmailMessage:
         "kind": kind,
         "starts": _fmt(session.starts_at),
         "ends": f"{timezone.localtime(session.ends_at):%H:%M}",
+        "ends_day": f"{timezone.localtime(session.ends_at):%d/%m/%Y}",  # several days
         "rank": waiting_rank(registration),
         **extra,
     }

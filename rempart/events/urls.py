@@ -23,6 +23,7 @@ urlpatterns = [
     path("mes-equipes/export.csv", views.my_staff_export, name="my_staff_export"),
     path("chiffres/", views.figures, name="figures"),
     path("chiffres/export.csv", views.figures_export, name="figures_export"),
+    path("chiffres/export.xlsx", views.figures_xlsx, name="figures_xlsx"),
     # Public: the signed link of the satisfaction e-mail.
     path("questionnaire/<str:token>/", views.survey, name="survey"),
 ]

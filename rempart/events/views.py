@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from rempart.core import webflow
 from rempart.core.csv_export import csv_response
 from rempart.core.errors import DomainError
+from rempart.core.xlsx_export import xlsx_response
 
 from . import certificate, perms, services
 from . import selectors as sel
@@ -442,6 +443,96 @@ def figures_export(request):
         for s in sel.figure_session_rows(request.user, year=year)
     )
     return csv_response("chiffres-formations.csv", FIGURES_HEADER, rows)
+
+
+def _average(value) -> float | None:
+    average = sel.two_decimals(value)
+    return float(average) if average is not None else None
+
+
+@require_GET
+def figures_xlsx(request):
+    """The figures page as a workbook: the totals, by type, by programme, and by session (the
+    rows of the CSV, with a date range for the sessions over several days)."""
+    year = _year(request)
+    figures = sel.figures(request.user, year=year)
+    totals = [
+        ["Structures inscrites", figures.structures_enrolled],
+        ["Personnes inscrites", figures.people_registered],
+        ["Personnes formées (présentes)", figures.people_trained],
+        ["Sessions (hors annulées)", figures.sessions_held],
+        ["Réponses au questionnaire", figures.satisfaction.answers],
+        ["Satisfaction moyenne (/10)", _average(figures.satisfaction.average)],
+    ]
+    by_kind = [
+        [
+            k.label,
+            k.sessions,
+            k.registrations,
+            k.attendances,
+            k.satisfaction.answers,
+            _average(k.satisfaction.average),
+        ]
+        for k in figures.by_kind
+    ]
+    by_programme = [
+        [
+            p.programme,
+            p.kind_label,
+            p.sessions,
+            p.attendances,
+            p.satisfaction.answers,
+            _average(p.satisfaction.average),
+        ]
+        for p in figures.by_programme
+    ]
+    sessions = (
+        [
+            timezone.localtime(s.starts_at).date(),
+            timezone.localtime(s.ends_at).date(),
+            s.get_kind_display(),
+            s.programme,
+            s.title,
+            s.organiser.name,
+            float(s.duration_hours),
+            s.capacity,
+            s.registered,
+            s.attendances,
+            s.answers,
+            _average(s.avg),
+        ]
+        for s in sel.figure_session_rows(request.user, year=year)
+    )
+    scores = ["Réponses au questionnaire", "Satisfaction moyenne (/10)"]
+    return xlsx_response(
+        f"chiffres-formations{f'-{year}' if year else ''}.xlsx",
+        [
+            ("Synthèse", ["Indicateur", f"Valeur{f' ({year})' if year else ''}"], totals),
+            ("Par type", ["Type", "Sessions", "Inscriptions", "Présents", *scores], by_kind),
+            (
+                "Par programme",
+                ["Programme", "Type", "Sessions", "Présents", *scores],
+                by_programme,
+            ),
+            (
+                "Sessions",
+                [
+                    "Début",
+                    "Fin",
+                    "Type",
+                    "Programme",
+                    "Session",
+                    "Organisateur",
+                    "Durée (heures)",
+                    "Places",
+                    "Inscrits",
+                    "Présents",
+                    *scores,
+                ],
+                sessions,
+            ),
+        ],
+    )
 
 
 # --- Public survey ------------------------------------------------------------------------------

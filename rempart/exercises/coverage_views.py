@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from rempart.core.csv_export import csv_response
+from rempart.core.xlsx_export import xlsx_response
 from rempart.organisations import perms as org_perms
 
 from . import coverage as cov
@@ -251,19 +252,102 @@ def coverage_export(request):
     def rows():
         for organisation in queryset.iterator(chunk_size=1000):
             _decorate(organisation, the_rule)
-            yield [
-                organisation.finess or "",
-                organisation.name,
-                organisation.departement.code if organisation.departement else "",
-                organisation.category.label if organisation.category else "",
-                organisation.ght.name if organisation.ght else "",
-                "oui" if organisation.is_covered else "non",
-                organisation.last_valid_on.strftime("%d/%m/%Y")
-                if organisation.last_valid_on
-                else "",
-                organisation.valid_until.strftime("%d/%m/%Y") if organisation.valid_until else "",
-                organisation.pending_title or "",
-                " ".join(organisation.pending_reasons or []),
-            ]
+            yield _export_row(organisation, _dmy)
 
     return csv_response(f"couverture-exercices-{day.isoformat()}.csv", EXPORT_HEADER, rows())
+
+
+def _dmy(day: datetime.date | None) -> str:
+    return day.strftime("%d/%m/%Y") if day else ""
+
+
+def _export_row(organisation, date_cell) -> list:
+    """One organisation of the exports (CSV: dates as text; XLSX: as dates)."""
+    return [
+        organisation.finess or "",
+        organisation.name,
+        organisation.departement.code if organisation.departement else "",
+        organisation.category.label if organisation.category else "",
+        organisation.ght.name if organisation.ght else "",
+        "oui" if organisation.is_covered else "non",
+        date_cell(organisation.last_valid_on),
+        date_cell(organisation.valid_until),
+        organisation.pending_title or "",
+        " ".join(organisation.pending_reasons or []),
+    ]
+
+
+# --- XLSX export (brief E) ----------------------------------------------------------------------
+
+BREAKDOWN_HEADER = [
+    "Répartition",
+    "Libellé",
+    "Établissements",
+    "Couverts",
+    "Sans exercice valide",
+    "Taux (%)",
+    "Cible atteinte",
+]
+
+
+def _breakdown_rows(overview) -> list[list]:
+    target = overview.rule.target_percent
+    lines = [("Total", [overview.total])]
+    lines += [
+        ("Département", overview.by_departement),
+        ("Catégorie", overview.by_category),
+        ("GHT", overview.by_ght),
+    ]
+    return [
+        [
+            dimension,
+            cell.label,
+            cell.total,
+            cell.covered,
+            cell.missing,
+            cell.rate,
+            "oui" if cell.total and cell.rate >= target else "non",
+        ]
+        for dimension, cells in lines
+        for cell in cells
+    ]
+
+
+@require_GET
+def coverage_xlsx(request):
+    """The organisations list with the CSV's filters (first sheet), and the coverage of the
+    same population by département, category and GHT (second sheet: the filters on those
+    dimensions apply, not the status or the search, which would make the rates meaningless)."""
+    scope = _scope(request)
+    day = _day(request)
+    filters = _filters(request)
+    the_rule = cov.rule()
+    queryset = cov.organisations_page_queryset(scope, today=day, **filters)
+
+    def rows():
+        for organisation in queryset.iterator(chunk_size=1000):
+            _decorate(organisation, the_rule)
+            yield _export_row(organisation, lambda d: d or "")
+
+    population = scope
+    for name, field in (
+        ("departement_id", "departement_id"),
+        ("category_id", "category_id"),
+        ("ght_id", "ght_id"),
+    ):
+        if filters[name]:
+            population &= Q(**{field: filters[name]})
+    overview = cov.coverage_overview(
+        population, today=day, dimensions=("departement", "category", "ght")
+    )
+    return xlsx_response(
+        f"couverture-exercices-{day.isoformat()}.xlsx",
+        [
+            ("Établissements", EXPORT_HEADER, rows()),
+            (
+                f"Répartition au {day:%d-%m-%Y}",
+                BREAKDOWN_HEADER,
+                _breakdown_rows(overview),
+            ),
+        ],
+    )

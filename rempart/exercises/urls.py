@@ -16,6 +16,8 @@ urlpatterns = [
         name="coverage_organisations",
     ),
     path("couverture/export.csv", coverage_views.coverage_export, name="coverage_export"),
+    # XLSX export of the coverage (brief E): the organisations and the breakdown.
+    path("couverture/export.xlsx", coverage_views.coverage_xlsx, name="coverage_xlsx"),
     # Exercise runs (brief A): « Mes exercices », planning, participants, console, evaluation,
     # RETEX, report; and the participant's public page reached by a signed link.
     path("", run_views.run_list, name="run_list"),
