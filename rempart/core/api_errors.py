@@ -44,3 +44,13 @@ def structured_exception_handler(exc, context):
     message = str(detail) if detail is not None else str(exc)
     response.data = {"error": {"code": str(code), "message": message}}
     return response
+
+
+class ReasonedRefusal:
+    """For API views that read through the pages' selectors: their 403 carries the page's French
+    reason (« réservé à… »); keep it in the API's error body instead of a bare « Accès refusé »."""
+
+    def handle_exception(self, exc):
+        if isinstance(exc, PermissionDenied) and str(exc):
+            exc = DomainError(str(exc), code="forbidden")
+        return super().handle_exception(exc)

@@ -16,7 +16,6 @@ anything outside one's scope), writes through `services`, which check the rights
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -29,6 +28,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from rempart.core.api_errors import ReasonedRefusal
 from rempart.core.errors import DomainError
 from rempart.organisations.api import ApiViewMixin, OrganisationRefSerializer, errors
 
@@ -216,16 +216,6 @@ class FiguresSerializer(serializers.Serializer):
 
 
 # --- Views ----------------------------------------------------------------------------------------
-
-
-class ReasonedRefusal:
-    """The selectors' 403 carries the page's French reason (« réservé à… »): keep it in the
-    API's error body instead of a bare « Accès refusé »."""
-
-    def handle_exception(self, exc):
-        if isinstance(exc, PermissionDenied) and str(exc):
-            exc = DomainError(str(exc), code="forbidden")
-        return super().handle_exception(exc)
 
 
 def _boolean(raw: str | None, name: str) -> bool | None:

@@ -38,6 +38,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from rempart.core.api_errors import ReasonedRefusal
 from rempart.core.errors import DomainError
 from rempart.organisations import perms as org_perms
 from rempart.organisations.api import (
@@ -57,16 +58,6 @@ TAG = "Exercices de crise"
 
 
 # --- Runs ---------------------------------------------------------------------------------------
-
-
-class ReasonedRefusal:
-    """The selectors' 403 carries the page's French reason (« réservé à… »): keep it in the
-    API's error body instead of a bare « Accès refusé »."""
-
-    def handle_exception(self, exc):
-        if isinstance(exc, PermissionDenied) and str(exc):
-            exc = DomainError(str(exc), code="forbidden")
-        return super().handle_exception(exc)
 
 
 class RecordSerializer(serializers.Serializer):
@@ -333,16 +324,9 @@ class CoverageView(ReasonedRefusal, ApiViewMixin, APIView):
             raise Http404("Région hors de votre périmètre.")
         if region_id is not None and regions is None and not api_selectors.region_exists(region_id):
             raise Http404("Région introuvable.")
-        national = region_id is None and (regions is None or len(regions) > 1)
-        overview = cov.coverage_overview(
-            scope & Q(region_id=region_id) if region_id else scope,
-            today=day,
-            dimensions=("region", "category") if national else ("departement", "category", "ght"),
-        )
+        view = cov.coverage_view(scope, regions=regions, region_id=region_id, today=day)
+        overview, national, runs = view.overview, view.national, view.regional_runs
         target = overview.rule.target_percent
-        runs = list(
-            cov.regional_runs({region_id} if region_id else regions, since=overview.cutoff)[:50]
-        )
         body = {
             "day": day,
             "cutoff": overview.cutoff,

@@ -203,6 +203,29 @@ def coverage_overview(
     return overview
 
 
+@dataclass
+class CoverageView:
+    overview: CoverageOverview
+    national: bool  # several regions in view: broken down by region and category
+    regional_runs: list
+
+
+def coverage_view(
+    scope: Q, *, regions: set[int] | None, region_id: int | None, today: datetime.date
+) -> CoverageView:
+    """What the coverage page and its API show: national (several regions in the user's
+    scope, none chosen) by region and category; one region by département, category and GHT;
+    with the regional exercises of the period."""
+    national = region_id is None and (regions is None or len(regions) > 1)
+    overview = coverage_overview(
+        scope & Q(region_id=region_id) if region_id else scope,
+        today=today,
+        dimensions=("region", "category") if national else ("departement", "category", "ght"),
+    )
+    runs = list(regional_runs({region_id} if region_id else regions, since=overview.cutoff)[:50])
+    return CoverageView(overview=overview, national=national, regional_runs=runs)
+
+
 def organisations_page_queryset(
     scope: Q,
     *,

@@ -108,12 +108,8 @@ def coverage(request):
     region_id = _int(request, "region")
     if region_id is not None and regions is not None and region_id not in regions:
         region_id = None
-    national = region_id is None and (regions is None or len(regions) > 1)
-    overview = cov.coverage_overview(
-        scope & Q(region_id=region_id) if region_id else scope,
-        today=day,
-        dimensions=("region", "category") if national else ("departement", "category", "ght"),
-    )
+    view = cov.coverage_view(scope, regions=regions, region_id=region_id, today=day)
+    overview, national = view.overview, view.national
     target = overview.rule.target_percent
     extra = "" if day == timezone.localdate() else f"&au={day.isoformat()}"
     list_url = reverse("exercises:coverage_organisations")
@@ -165,9 +161,6 @@ def coverage(request):
                 _rows(overview.by_ght, target, list_url=list_url, param="ght", extra=extra),
             )
         )
-    runs = list(
-        cov.regional_runs({region_id} if region_id else regions, since=overview.cutoff)[:50]
-    )
     return render(
         request,
         "exercises/coverage.html",
@@ -177,7 +170,7 @@ def coverage(request):
             "total_rate": formats.number_format(overview.total.rate, 1) + "\u00a0%",
             "requirements": overview.rule.requirements(),
             "tables": tables,
-            "regional_runs": runs,
+            "regional_runs": view.regional_runs,
             "day": day,
             "is_today": day == timezone.localdate(),
             "region_id": region_id,
