@@ -77,7 +77,7 @@ class Capability(StrEnum):
     REGISTER_TRAINEES = "register_trainees"  # register one's organisation's people, cancel
     VIEW_TRAINING_FIGURES = "view_training_figures"  # the region's participation and satisfaction
     # Cyber crisis exercises (rempart/exercises).
-    RUN_EXERCISES = "run_exercises"  # plan, run, evaluate and debrief one's organisation's exercises
+    RUN_EXERCISES = "run_exercises"  # plan, run, evaluate, debrief one's organisation's exercises
     # Regional exercises are held by the CRRC or the ARS itself, with several establishments:
     # granted by a regional role, this one reaches the holder's own organisation only.
     RUN_REGIONAL_EXERCISES = "run_regional_exercises"

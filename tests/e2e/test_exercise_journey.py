@@ -93,9 +93,13 @@ def test_exercise_from_library_through_injects_to_debrief_raises_ars_coverage(br
     _add_participant(
         rssi, "general_management", "Claire Dubois", "Directrice", "claire.dubois@ch-rivebelle.fr"
     )
-    _add_participant(rssi, "medical", "Dr Paul Martin", "Président de CME", "paul.martin@ch-rivebelle.fr")
+    _add_participant(
+        rssi, "medical", "Dr Paul Martin", "Président de CME", "paul.martin@ch-rivebelle.fr"
+    )
     mail.outbox.clear()
-    rssi.locator("tr", has_text="Claire Dubois").get_by_role("button", name="Envoyer le lien").click()
+    rssi.locator("tr", has_text="Claire Dubois").get_by_role(
+        "button", name="Envoyer le lien"
+    ).click()
     expect(rssi.locator("tr", has_text="Claire Dubois")).to_contain_text("envoyé le")
     invitation = next(m for m in mail.outbox if m.to == ["claire.dubois@ch-rivebelle.fr"])
     link = re.search(r"https?://\S+/exercices/participer/\S+/", invitation.body).group(0)
@@ -151,7 +155,9 @@ def test_exercise_from_library_through_injects_to_debrief_raises_ars_coverage(br
         select.select_option("3")
     evaluation.locator("[name=summary]").fill("Cellule de crise efficace, communication tardive.")
     evaluation.get_by_role("button", name="Enregistrer l'évaluation").click()
-    expect(rssi.locator("main")).to_contain_text("Le retour d'expérience (RETEX) n'est pas formalisé")
+    expect(rssi.locator("main")).to_contain_text(
+        "Le retour d'expérience (RETEX) n'est pas formalisé"
+    )
     rssi.get_by_role("link", name="Formaliser le RETEX").click()
     debrief = rssi.locator("form#debrief-form")
     debrief.locator("[name=held_on]").fill(timezone.localdate().isoformat())
