@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "rempart.phishing",
     "rempart.events",
     "rempart.exercises",
+    "rempart.assessments",
 ]
 
 MIDDLEWARE = [
@@ -184,6 +185,16 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Crisis exercises: release the injects that fell due in the exercises in progress.
     "exercises-release-due-injects": {"task": "exercises.release_due_injects", "schedule": 30.0},
+    # Self-assessment campaigns: invitations on the opening day, reminders before the deadline.
+    "assessments-campaign-reminders": {
+        "task": "assessments.send_campaign_reminders",
+        "schedule": crontab(hour=7, minute=30),
+    },
+    # Action plans: the assessors hear of the actions due within 7 days or overdue.
+    "assessments-action-reminders": {
+        "task": "assessments.send_action_reminders",
+        "schedule": crontab(hour=7, minute=45),
+    },
 }
 # The queue this deployment's workers consume: a worker pool sharing a Redis with others (tests,
 # benchmarks) keeps to its own queue.

@@ -13,4 +13,5 @@ urlpatterns = [
     path("sensibilisation/", include("rempart.awareness.urls")),
     path("formations/", include("rempart.events.urls")),
     path("exercices/", include("rempart.exercises.urls")),
+    path("autoevaluation/", include("rempart.assessments.urls")),
 ]

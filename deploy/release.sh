@@ -26,8 +26,12 @@ make install                                   # uv sync --frozen into .venv
 .venv/bin/python manage.py collectstatic --noinput --verbosity 0
 if [ "$migrate" = "--migrate" ]; then
     .venv/bin/python manage.py migrate --noinput
+    # Reference data shipped with this version (idempotent: only what changed is loaded, as a
+    # new version; existing exercises and assessments keep theirs).
+    .venv/bin/python manage.py exercise_library_load
+    .venv/bin/python manage.py questionnaire_load
 fi
-for unit in rempart-web rempart-worker rempart-beat; do
+for unit in rempart-web rempart-tracking rempart-worker rempart-beat; do
     if systemctl is-enabled --quiet "$unit" 2>/dev/null; then
         systemctl restart "$unit"
     fi

@@ -976,6 +976,64 @@ def _build_exercises(b) -> None:
         refresh_coverage(run)
 
 
+def _build_assessments(b) -> None:
+    """A referential imported by B's establishment, its assessment with an answer and an
+    evidence file, an action of its plan, and a campaign of B's ARS."""
+    import datetime
+
+    from django.core.files.base import ContentFile
+
+    from rempart.assessments import models as am
+    from rempart.assessments.tests.factories import small_questionnaire
+
+    today = timezone.localdate()
+    questionnaire = small_questionnaire(
+        urn=f"urn:rempart:{CANARY.lower()}", organisation=b.orgs["establishment"]
+    )
+    questionnaire.name = f"Référentiel {CANARY}"
+    questionnaire.save()
+    campaign = am.AssessmentCampaign.objects.create(
+        region=b.region,
+        organiser=b.orgs["ars"],
+        questionnaire=questionnaire,
+        title=f"Campagne {CANARY}",
+        message=f"Message {CANARY}",
+        opens_on=today - datetime.timedelta(days=3),
+        deadline=today + datetime.timedelta(days=30),
+        population=["establishment"],
+        reminder_days=[7],
+    )
+    assessment = am.Assessment.objects.create(
+        organisation=b.orgs["establishment"], questionnaire=questionnaire, campaign=campaign
+    )
+    question = questionnaire.questions.order_by("order").first()
+    am.Answer.objects.create(
+        assessment=assessment,
+        question=question,
+        choice=question.choices.order_by("order").first(),
+        comment=f"Commentaire {CANARY}",
+        answered_at=timezone.now(),
+    )
+    evidence = am.Evidence(
+        assessment=assessment,
+        title=f"Preuve {CANARY}",
+        original_name=f"preuve-{CANARY}.pdf",
+        content_type="application/pdf",
+        size=12,
+        sha256="a" * 64,
+        effective_on=today,
+    )
+    evidence.file.save("preuve.pdf", ContentFile(b"%PDF-1.4 " + CANARY.encode()), save=False)
+    evidence.save()
+    am.Action.objects.create(
+        organisation=b.orgs["establishment"],
+        title=f"Action {CANARY}",
+        owner=CANARY,
+        source_assessment=assessment,
+        source_question=question,
+    )
+
+
 def _build_world() -> World:
     a = _build_region("91", "")
     tokens = {}
@@ -1061,6 +1119,7 @@ def _build_world() -> World:
         _build_phishing(b)
         _build_events(b)
         _build_exercises(b)
+        _build_assessments(b)
     assert pending.pk > ID_BASE
 
     b_models_by_id: dict[int, list[str]] = {}

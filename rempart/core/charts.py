@@ -181,3 +181,114 @@ def vbar_chart(
         if len(series) > 1
         else [],
     }
+
+
+def radar_chart(
+    chart_id: str,
+    title: str,
+    axes: list[str],
+    series: list[tuple[str, str, list[Decimal | float | None]]],
+    *,
+    maximum: Decimal | int = 100,
+    size: int = 640,
+) -> dict:
+    """A radar (spider) chart, e.g. scores by theme from 0 to `maximum`: one axis per label,
+    clockwise from the top, rings at a quarter of the scale, and one polygon per series of
+    (name, colour, one value per axis; None drawn at the centre). Three axes at least make a
+    shape; with fewer, pages show bars instead."""
+    import math
+
+    count = len(axes)
+    width, height = size, size * 3 // 4
+    cx, cy = Decimal(width) / 2, Decimal(height) / 2
+    radius = Decimal(height) / 2 - 44
+    scale = Decimal(maximum) or Decimal(1)
+
+    def point(index: int, fraction: Decimal) -> tuple[Decimal, Decimal]:
+        angle = -math.pi / 2 + 2 * math.pi * index / max(count, 1)
+        return (
+            cx + radius * fraction * Decimal(str(round(math.cos(angle), 6))),
+            cy + radius * fraction * Decimal(str(round(math.sin(angle), 6))),
+        )
+
+    def points(fractions: list[Decimal]) -> str:
+        return " ".join(
+            f"{_coord(x)},{_coord(y)}" for x, y in (point(i, f) for i, f in enumerate(fractions))
+        )
+
+    polygons, lines, texts, dots = [], [], [], []
+    for ring in (1, 2, 3, 4):
+        fraction = Decimal(ring) / 4
+        polygons.append(
+            {
+                "points": points([fraction] * count),
+                "fill": "none",
+                "fill_opacity": "0",
+                "stroke": GREY,
+                "stroke_width": "1",
+                "title": "",
+            }
+        )
+        x, y = point(0, fraction)
+        texts.append(
+            {
+                "x": _coord(x + 4),
+                "y": _coord(y + 12),
+                "anchor": "start",
+                "text": french_number(scale * fraction),
+            }
+        )
+    for index, label in enumerate(axes):
+        x, y = point(index, Decimal(1))
+        lines.append({"x1": _coord(cx), "y1": _coord(cy), "x2": _coord(x), "y2": _coord(y)})
+        lx, ly = point(index, Decimal("1.1"))
+        anchor = "middle" if abs(lx - cx) < 8 else ("start" if lx > cx else "end")
+        texts.append({"x": _coord(lx), "y": _coord(ly + 4), "anchor": anchor, "text": label})
+    for name, colour, values in series:
+        fractions = [
+            min(max(Decimal(str(v)) / scale, Decimal(0)), Decimal(1))
+            if v is not None
+            else Decimal(0)
+            for v in values
+        ]
+        polygons.append(
+            {
+                "points": points(fractions),
+                "fill": colour,
+                "fill_opacity": "0.2",
+                "stroke": colour,
+                "stroke_width": "2",
+                "title": name,
+            }
+        )
+        for index, fraction in enumerate(fractions):
+            x, y = point(index, fraction)
+            shown = (
+                "—"
+                if values[index] is None
+                else french_number(
+                    Decimal(str(values[index])).quantize(TENTH, rounding=ROUND_HALF_UP)
+                )
+            )
+            dots.append(
+                {
+                    "cx": _coord(x),
+                    "cy": _coord(y),
+                    "fill": colour,
+                    "title": f"{name} — {axes[index]} : {shown}",
+                }
+            )
+    return {
+        "id": chart_id,
+        "title": title,
+        "width": width,
+        "height": height,
+        "bars": [],
+        "texts": texts,
+        "lines": lines,
+        "polygons": polygons,
+        "dots": dots,
+        "legend": [{"name": name, "colour": colour} for name, colour, _v in series]
+        if len(series) > 1
+        else [],
+    }

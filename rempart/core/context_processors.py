@@ -49,6 +49,9 @@ def navigation(request):
     exercises = _exercise_items(user)
     if exercises:
         items.append((_("Exercices de crise"), exercises))
+    assessments = _assessment_items(user)
+    if assessments:
+        items.append((_("Autoévaluation"), assessments))
     if perms.has_capability(user, Capability.IMPORT_FINESS):
         items.append((_("Import FINESS"), reverse("organisations:finess_import")))
     if perms.has_capability(user, Capability.VIEW_AUDIT):
@@ -194,4 +197,18 @@ def _exercise_items(user) -> list[tuple[str, str]]:
         items.append((_("Bibliothèque de scénarios"), reverse("exercises:library_list")))
     if exercise_perms.can_view_coverage(user):
         items.append((_("Couverture des exercices"), reverse("exercises:coverage")))
+    return items
+
+
+def _assessment_items(user) -> list[tuple[str, str]]:
+    """Self-assessment: one's organisation's assessments and action plan; the region's
+    campaigns, completion and distributions for the ARS, CRRC and GHT coordinators."""
+    from rempart.assessments import perms as assessment_perms
+
+    items = []
+    if assessment_perms.can_assess(user):
+        items.append((_("Mes autoévaluations"), reverse("assessments:home")))
+        items.append((_("Plan d'action"), reverse("assessments:plan")))
+    if assessment_perms.can_view_figures(user) or assessment_perms.can_run_campaigns(user):
+        items.append((_("Résultats régionaux"), reverse("assessments:regional_home")))
     return items

@@ -95,3 +95,31 @@ class DayTimesMixin:
             "start_time": f"{starts:%H:%M}",
             "end_time": f"{ends:%H:%M}",
         }
+
+
+class YamlTextField(forms.FileField):
+    """An uploaded YAML data file (scenarios, questionnaires), given to the form as its text:
+    checked for its extension, size and encoding, with messages that say what to do."""
+
+    def __init__(self, *, max_bytes: int = 512 * 1024, too_big: str = "", **kwargs):
+        self.max_bytes = max_bytes
+        self.too_big = too_big or f"Le fichier dépasse {max_bytes // 1024} Ko."
+        super().__init__(**kwargs)
+
+    def clean(self, data, initial=None):
+        upload = super().clean(data, initial)
+        if upload is None or isinstance(upload, str):
+            return upload
+        if not upload.name.lower().endswith((".yaml", ".yml")):
+            raise forms.ValidationError(
+                "Le fichier doit être un fichier YAML (extension .yaml ou .yml)."
+            )
+        if upload.size > self.max_bytes:
+            raise forms.ValidationError(self.too_big)
+        try:
+            return upload.read().decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise forms.ValidationError(
+                "Le fichier n'est pas un texte UTF-8 : enregistrez-le en UTF-8 depuis votre "
+                "éditeur puis recommencez."
+            ) from exc

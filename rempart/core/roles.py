@@ -77,12 +77,22 @@ class Capability(StrEnum):
     REGISTER_TRAINEES = "register_trainees"  # register one's organisation's people, cancel
     VIEW_TRAINING_FIGURES = "view_training_figures"  # the region's participation and satisfaction
     # Cyber crisis exercises (rempart/exercises).
-    RUN_EXERCISES = "run_exercises"  # plan, run, evaluate, debrief one's organisation's exercises
+    RUN_EXERCISES = (
+        "run_exercises"  # plan, run, evaluate and debrief one's organisation's exercises
+    )
     # Regional exercises are held by the CRRC or the ARS itself, with several establishments:
     # granted by a regional role, this one reaches the holder's own organisation only.
     RUN_REGIONAL_EXERCISES = "run_regional_exercises"
     MANAGE_EXERCISE_LIBRARY = "manage_exercise_library"  # the region's scenario library (CRRC)
     VIEW_EXERCISE_COVERAGE = "view_exercise_coverage"  # coverage of the organisations within scope
+    # Self-assessment and action plans (rempart/assessments).
+    ASSESS = "assess"  # answer one's organisation's assessments, import a referential, action plan
+    RUN_ASSESSMENT_CAMPAIGNS = (
+        "run_assessment_campaigns"  # launch the region's campaigns (ARS, CRRC)
+    )
+    VIEW_ASSESSMENT_FIGURES = (
+        "view_assessment_figures"  # completion, scores, distributions in scope
+    )
 
 
 # Capabilities exercised only in the name of one's own organisation. A regional role grants
@@ -99,6 +109,7 @@ ON_OWN_BEHALF = frozenset(
         Capability.RUN_PHISHING,
         Capability.REGISTER_TRAINEES,
         Capability.RUN_EXERCISES,
+        Capability.ASSESS,
     }
 )
 
@@ -150,6 +161,7 @@ ROLES: dict[Role, RoleSpec] = {
                     C.VIEW_INCIDENT_STATS,
                     C.VIEW_AWARENESS,
                     C.VIEW_EXERCISE_COVERAGE,
+                    C.VIEW_ASSESSMENT_FIGURES,
                 }
             ),
         ),
@@ -177,6 +189,8 @@ ROLES: dict[Role, RoleSpec] = {
                 C.VIEW_TRAINING_FIGURES,
                 C.RUN_REGIONAL_EXERCISES,
                 C.VIEW_EXERCISE_COVERAGE,
+                C.RUN_ASSESSMENT_CAMPAIGNS,
+                C.VIEW_ASSESSMENT_FIGURES,
             },
             grantable=frozenset({Role.ARS_MANAGER, Role.GHT_COORDINATOR}) | _ESTABLISHMENT_ROLES,
         ),
@@ -209,6 +223,8 @@ ROLES: dict[Role, RoleSpec] = {
                 C.RUN_REGIONAL_EXERCISES,
                 C.MANAGE_EXERCISE_LIBRARY,
                 C.VIEW_EXERCISE_COVERAGE,
+                C.RUN_ASSESSMENT_CAMPAIGNS,
+                C.VIEW_ASSESSMENT_FIGURES,
             },
             grantable=frozenset(
                 {
@@ -264,6 +280,7 @@ ROLES: dict[Role, RoleSpec] = {
                 C.OFFER_RESOURCES,
                 C.VIEW_AWARENESS,
                 C.VIEW_EXERCISE_COVERAGE,
+                C.VIEW_ASSESSMENT_FIGURES,
             },
             grantable=frozenset({Role.GHT_COORDINATOR}) | _ESTABLISHMENT_ROLES,
         ),
@@ -288,6 +305,7 @@ ROLES: dict[Role, RoleSpec] = {
                 C.RUN_PHISHING,
                 C.REGISTER_TRAINEES,
                 C.RUN_EXERCISES,
+                C.ASSESS,
             },
             grantable=_ESTABLISHMENT_ROLES,
             sees_own_ght=True,
@@ -313,6 +331,7 @@ ROLES: dict[Role, RoleSpec] = {
                 C.RUN_PHISHING,
                 C.REGISTER_TRAINEES,
                 C.RUN_EXERCISES,
+                C.ASSESS,
             },
             grantable=_ESTABLISHMENT_ROLES,
             sees_own_ght=True,
@@ -336,6 +355,7 @@ ROLES: dict[Role, RoleSpec] = {
                 C.RUN_PHISHING,
                 C.REGISTER_TRAINEES,
                 C.RUN_EXERCISES,
+                C.ASSESS,
             },
             grantable=frozenset({Role.DSI, Role.STAFF}),
             sees_own_ght=True,

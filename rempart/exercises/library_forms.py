@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from django import forms
 
+from rempart.core.forms import YamlTextField
+
 from .models import Channel, Function, Level, Theme
 
 MAX_UPLOAD_BYTES = 512 * 1024
@@ -44,7 +46,9 @@ class UploadForm(forms.Form):
             "invalid_choice": "Choisissez une région dont vous tenez la bibliothèque.",
         },
     )
-    file = forms.FileField(
+    file = YamlTextField(
+        max_bytes=MAX_UPLOAD_BYTES,
+        too_big="Le fichier dépasse 512 Ko : publiez les scénarios en plusieurs fichiers.",
         label="Fichier YAML",
         help_text="Un scénario par fichier, ou une liste sous « scenarios: » ; 512 Ko au plus. "
         "Partez du YAML d'un scénario existant (bouton « Télécharger le YAML »).",
@@ -57,24 +61,6 @@ class UploadForm(forms.Form):
     def __init__(self, *args, regions, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["region"].queryset = regions
-
-    def clean_file(self):
-        upload = self.cleaned_data["file"]
-        if not upload.name.lower().endswith((".yaml", ".yml")):
-            raise forms.ValidationError(
-                "Le fichier doit être un fichier YAML (extension .yaml ou .yml)."
-            )
-        if upload.size > MAX_UPLOAD_BYTES:
-            raise forms.ValidationError(
-                "Le fichier dépasse 512 Ko : publiez les scénarios en plusieurs fichiers."
-            )
-        try:
-            return upload.read().decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise forms.ValidationError(
-                "Le fichier n'est pas un texte UTF-8 : enregistrez-le en UTF-8 depuis votre "
-                "éditeur puis recommencez."
-            ) from exc
 
 
 def _function_field(label: str, required_message: str) -> forms.MultipleChoiceField:
