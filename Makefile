@@ -59,7 +59,7 @@ demo: install migrate
 	$(MANAGE) seed_phishing_demo
 	$(MANAGE) seed_events_demo
 	$(MANAGE) seed_exercises_demo
-	$(MANAGE) questionnaire_load
+	$(MANAGE) seed_assessments_demo
 	@echo
 	$(MANAGE) runserver $(HOST):$(PORT)
 

@@ -308,6 +308,69 @@ def application_update(*, actor: User, application: Application, **changes: Any)
     return application
 
 
+def latest_maturity_assessment(application: Application):
+    """The most recent completed maturity diagnostic (rempart/assessments) of the applicant or,
+    for a GHT or a legal entity applying for several, of one of the establishments the file
+    covers; None when there is none."""
+    from rempart.assessments.models import Assessment, AssessmentStatus, QuestionnaireKind
+
+    organisations = {application.applicant_id} | set(
+        application.covered_establishments.values_list("pk", flat=True)
+    )
+    return (
+        Assessment.objects.filter(
+            organisation_id__in=organisations,
+            status=AssessmentStatus.COMPLETED,
+            questionnaire__kind=QuestionnaireKind.MATURITY,
+            score__isnull=False,
+        )
+        .select_related("questionnaire", "organisation")
+        .order_by("-completed_at", "-pk")
+        .first()
+    )
+
+
+def maturity_level_of(score: Decimal) -> int:
+    """The file's 1–5 maturity level from a 0–100 score: 0–20 → 1, …, 80–100 → 5."""
+    return min(5, int(score // 20) + 1)
+
+
+def application_attach_maturity(*, actor: User, application: Application) -> Application:
+    """Join the applicant's latest completed maturity diagnostic to the file: the level and the
+    summary come from its scores (the person may still reword the summary)."""
+    _require_edit(actor, application)
+    assessment = latest_maturity_assessment(application)
+    if assessment is None:
+        raise DomainError(
+            "Aucun diagnostic de maturité terminé pour les structures de ce dossier : faites-le "
+            "dans « Autoévaluation », puis joignez-le.",
+            code="invalid",
+            field="maturity_assessment",
+        )
+    themes = {
+        node.urn: node.name
+        for node in assessment.questionnaire.nodes.filter(depth=1).only("urn", "name")
+    }
+    lines = [
+        f"{assessment.questionnaire.name} (v{assessment.questionnaire.version}) de "
+        f"{assessment.organisation.name}, terminé le "
+        f"{timezone.localtime(assessment.completed_at):%d/%m/%Y} : score global "
+        f"{assessment.score} / 100.",
+        *(
+            f"- {themes.get(urn, urn)} : {score} / 100"
+            for urn, score in assessment.theme_scores.items()
+            if score is not None
+        ),
+    ]
+    application.maturity_assessment = assessment
+    application.maturity_level = maturity_level_of(assessment.score)
+    application.maturity_summary = "\n".join(lines)
+    application.save(
+        update_fields=["maturity_assessment", "maturity_level", "maturity_summary", "updated_at"]
+    )
+    return application
+
+
 def budget_set(
     *, actor: User, application: Application, lines: dict[str, tuple[Any, str]]
 ) -> list[BudgetLine]:

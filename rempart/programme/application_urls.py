@@ -20,6 +20,11 @@ urlpatterns = [
         views.application_document_remove,
         name="application_document_remove",
     ),
+    path(
+        "<int:pk>/diagnostic/",
+        views.application_attach_maturity,
+        name="application_attach_maturity",
+    ),
     path("<int:pk>/deposer/", views.application_submit, name="application_submit"),
     path("<int:pk>/instruction/", views.application_review, name="application_review"),
     path("<int:pk>/commentaires/", views.application_comment, name="application_comment"),

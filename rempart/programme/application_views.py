@@ -381,6 +381,25 @@ def application_submit(request, pk: int):
     return redirect("programme:application_detail", pk=application.pk)
 
 
+@require_POST
+def application_attach_maturity(request, pk: int):
+    """Join the applicant's latest completed maturity diagnostic (self-assessment) to the file."""
+    application = _get_editable(request, pk)
+    try:
+        application_services.application_attach_maturity(
+            actor=request.user, application=application
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            "Le dernier diagnostic de maturité terminé est joint au dossier : son score remplit "
+            "le niveau et le diagnostic.",
+        )
+    return redirect("programme:application_detail", pk=application.pk)
+
+
 # --- Review by the ARS ----------------------------------------------------------------------------
 
 

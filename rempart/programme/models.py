@@ -256,6 +256,16 @@ class Application(models.Model):
         _("niveau de maturité estimé (1 à 5)"), null=True, blank=True
     )
     maturity_summary = models.TextField(_("diagnostic de maturité"), blank=True)
+    # The completed maturity self-assessment the file relies on (rempart/assessments), instead
+    # of a document typed by hand; its scores fill the summary and the level.
+    maturity_assessment = models.ForeignKey(
+        "assessments.Assessment",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="care_applications",
+        verbose_name=_("autoévaluation de maturité jointe"),
+    )
     project_objectives = models.TextField(_("fiche projet : objectifs"), blank=True)
     project_schedule = models.TextField(_("fiche projet : calendrier et pilotage"), blank=True)
     project_lead = models.CharField(_("chef de projet"), max_length=255, blank=True)
