@@ -71,7 +71,7 @@ run: install migrate
 	$(MANAGE) runserver $(HOST):$(PORT)
 
 test: install chromium
-	$(PY) -m pytest -n 2 --dist loadscope --max-worker-restart 0 -q $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist loadscope --max-worker-restart 0 -q --durations=25 $(PYTEST_ARGS)
 
 test-fast: install
 	$(PY) -m pytest -q -m "not e2e" $(PYTEST_ARGS)
