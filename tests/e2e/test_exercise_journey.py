@@ -151,7 +151,11 @@ def test_exercise_from_library_through_injects_to_debrief_raises_ars_coverage(br
     expect(rssi.locator("#participants")).to_contain_text("présent·e")
     rssi.get_by_role("link", name="Renseigner l'évaluation").click()
     evaluation = rssi.locator("form#evaluation-form")
-    for select in evaluation.locator("select[name^=score_]").all():
+    scores = evaluation.locator("select[name^=score_]")
+    # all() does not wait: the grid must be on screen before it is listed.
+    expect(scores.first).to_be_visible()
+    assert scores.count() == len(scenario.criteria)
+    for select in scores.all():
         select.select_option("3")
     evaluation.locator("[name=summary]").fill("Cellule de crise efficace, communication tardive.")
     evaluation.get_by_role("button", name="Enregistrer l'évaluation").click()
