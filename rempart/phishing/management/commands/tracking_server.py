@@ -14,8 +14,10 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 # Python threads per worker process (one process per core): the views are short and hold the
-# GIL most of their time; a second thread runs while the first waits for the database.
-DEFAULT_BLOCKING_THREADS = 2
+# GIL most of their time. One thread measured best (bench/tracking.py on 2 cores, PostgreSQL:
+# the link ~1,950–2,070 req/s with one, ~1,850–1,900 with two, ~1,840 with four): a second
+# thread mostly waits for the GIL the first one holds.
+DEFAULT_BLOCKING_THREADS = 1
 DEFAULT_BACKLOG = 2048
 
 
