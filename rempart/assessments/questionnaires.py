@@ -17,7 +17,6 @@ docs/assessments.md (« Questionnaires »).
 
 from __future__ import annotations
 
-import datetime
 import functools
 import hashlib
 import json
@@ -26,7 +25,6 @@ import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import yaml
 from django.db import transaction
@@ -34,8 +32,10 @@ from django.db.models import Max
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaError
 
+from rempart.core import yaml_data
 from rempart.core.errors import DataFilesError, DomainError
 from rempart.core.schema_messages import french_schema_error
+from rempart.core.yaml_data import Problem
 
 from . import perms
 from .models import (
@@ -91,25 +91,6 @@ DEFAULT_MIN_ANSWERED_PERCENT = 80
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong in a questionnaire text: where (line, field) and what to do."""
-
-    line: int | None
-    where: str
-    message: str
-    source: str = ""
-
-    def __str__(self) -> str:
-        parts = [self.source] if self.source else []
-        if self.line:
-            parts.append(f"ligne {self.line}")
-        if self.where:
-            parts.append(self.where)
-        prefix = ", ".join(parts)
-        return f"{prefix} : {self.message}" if prefix else self.message
-
-
 class QuestionnaireDataError(DataFilesError):
     """A questionnaire text that cannot be loaded; nothing was written. `problems` keeps the
     line and field of each error for the import page."""
@@ -139,77 +120,6 @@ def _validator() -> Draft202012Validator:
     schema = questionnaire_schema()
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
-
-
-def _compose(text: str) -> tuple[Any, Any]:
-    """The data and its node tree (the tree knows the line of every value)."""
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    finally:
-        loader.dispose()
-    return _plain(data), node
-
-
-def _plain(value):
-    """Dates (YAML reads `2025-01-22` as a date) become ISO strings, so that the data is JSON."""
-    if isinstance(value, dict):
-        return {str(k) if not isinstance(k, str) else k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, datetime.date | datetime.datetime):
-        return value.isoformat()
-    return value
-
-
-def _line(node) -> int | None:
-    return node.start_mark.line + 1 if node is not None else None
-
-
-def _child(node, key):
-    if isinstance(node, yaml.MappingNode) and isinstance(key, str):
-        for key_node, value_node in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
-                return value_node
-    if isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-        return node.value[key]
-    return None
-
-
-def _key_node(node, key: str):
-    if isinstance(node, yaml.MappingNode):
-        for key_node, _value in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
-                return key_node
-    return None
-
-
-def _node_at(node, path) -> Any:
-    """The deepest node along `path` (so a missing field points at its parent)."""
-    for key in path:
-        child = _child(node, key)
-        if child is None:
-            break
-        node = child
-    return node
-
-
-def _duplicate_keys(node, path=()) -> list[tuple[int | None, tuple, str]]:
-    """Keys written twice in one mapping (YAML keeps the last one silently)."""
-    found = []
-    if isinstance(node, yaml.MappingNode):
-        seen = set()
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-            if key in seen:
-                found.append((_line(key_node), path, key))
-            seen.add(key)
-            found += _duplicate_keys(value_node, (*path, key))
-    elif isinstance(node, yaml.SequenceNode):
-        for index, child in enumerate(node.value):
-            found += _duplicate_keys(child, (*path, index))
-    return found
 
 
 _ITEM_NAMES = {
@@ -245,19 +155,21 @@ def _where(path) -> str:
 
 def _schema_line(node, error: SchemaError) -> int | None:
     path = list(error.absolute_path)
-    target = _node_at(node, path)
+    target = yaml_data.node_at(node, path)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         known = error.schema.get("properties", {})
         for name in error.instance:
-            if name not in known and _key_node(target, name) is not None:
-                return _line(_key_node(target, name))
+            if name not in known and yaml_data.key_node(target, name) is not None:
+                return yaml_data.line(yaml_data.key_node(target, name))
     if error.validator == "propertyNames" or (
         error.validator in ("pattern", "type") and error.schema.get("x-message")
     ):
-        key = _key_node(target, error.instance) if isinstance(error.instance, str) else None
+        key = (
+            yaml_data.key_node(target, error.instance) if isinstance(error.instance, str) else None
+        )
         if key is not None:
-            return _line(key)
-    return _line(target)
+            return yaml_data.line(key)
+    return yaml_data.line(target)
 
 
 # --------------------------------------------------------------------------------------------
@@ -455,11 +367,11 @@ def _cross_rules(data: dict, root, source_format: str) -> list[tuple[int | None,
     found: list[tuple[int | None, tuple, str]] = []
 
     def add(path, message, key_line=False):
-        node = _node_at(root, path)
+        node = yaml_data.node_at(root, path)
         if key_line and len(path) and isinstance(path[-1], str):
-            key = _key_node(_node_at(root, path[:-1]), path[-1])
+            key = yaml_data.key_node(yaml_data.node_at(root, path[:-1]), path[-1])
             node = key if key is not None else node
-        found.append((_line(node), tuple(path), message))
+        found.append((yaml_data.line(node), tuple(path), message))
 
     objects = data.get("objects") if isinstance(data, dict) else None
     framework = objects.get("framework") if isinstance(objects, dict) else None
@@ -695,7 +607,7 @@ def parse_questionnaire(
     if not text or not text.strip():
         fail(None, "le fichier est vide")
     try:
-        data, root = _compose(text)
+        data, root = yaml_data.compose(text, json_safe=True)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         detail = getattr(exc, "problem", None) or str(exc)
@@ -712,13 +624,13 @@ def parse_questionnaire(
         ) from exc
     if not isinstance(data, dict):
         fail(
-            _line(root),
+            yaml_data.line(root),
             "le fichier doit décrire une bibliothèque (dictionnaire YAML « clé: valeur » avec "
             "« urn », « name », « version » et « objects: framework: »)",
         )
     source_format = source_format or detect_format(data)
     found: list[tuple[int | None, tuple, str]] = []
-    for line, path, key in _duplicate_keys(root):
+    for line, path, key in yaml_data.duplicate_keys(root):
         found.append((line, path, f"la clé « {key} » est écrite deux fois : gardez-en une"))
     schema_found = _schema_problems(data, root, source_format)
     found += schema_found
@@ -728,13 +640,13 @@ def parse_questionnaire(
         raise QuestionnaireDataError(
             [Problem(line, _where(path), message, source) for line, path, message in found]
         )
-    framework_node = _node_at(root, (*FW, "x-rempart-mapping"))
+    framework_node = yaml_data.node_at(root, (*FW, "x-rempart-mapping"))
     mapping_lines = {}
     for part in ("questions", "choices"):
-        part_node = _child(framework_node, part)
+        part_node = yaml_data.child(framework_node, part)
         if isinstance(part_node, yaml.MappingNode):
             for key_node, _value in part_node.value:
-                mapping_lines[(part, key_node.value)] = _line(key_node)
+                mapping_lines[(part, key_node.value)] = yaml_data.line(key_node)
     return QuestionnaireSpec(
         content=_normalise(data, source_format), source=source, mapping_lines=mapping_lines
     )

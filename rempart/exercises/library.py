@@ -31,9 +31,11 @@ from django.utils.text import slugify
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaError
 
+from rempart.core import yaml_data
 from rempart.core.errors import DataFilesError, DomainError
 from rempart.core.roles import Capability
 from rempart.core.schema_messages import french_schema_error
+from rempart.core.yaml_data import Problem
 from rempart.organisations import perms as org_perms
 from rempart.organisations.models import Organisation, Region
 
@@ -116,25 +118,6 @@ NOT_AUTHOR = (
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong in a YAML text: where (line, field) and what to do."""
-
-    line: int | None
-    where: str
-    message: str
-    source: str = ""
-
-    def __str__(self) -> str:
-        parts = [self.source] if self.source else []
-        if self.line:
-            parts.append(f"ligne {self.line}")
-        if self.where:
-            parts.append(self.where)
-        prefix = ", ".join(parts)
-        return f"{prefix} : {self.message}" if prefix else self.message
-
-
 class ScenarioDataError(DataFilesError):
     """A scenario text that cannot be loaded; nothing was written. `problems` keeps the
     line and field of each error for the upload page."""
@@ -166,67 +149,6 @@ def _validator() -> Draft202012Validator:
     return Draft202012Validator(schema)
 
 
-def _compose(text: str) -> tuple[Any, Any]:
-    """The data and its node tree (the tree knows the line of every value)."""
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    finally:
-        loader.dispose()
-    return data, node
-
-
-def _line(node) -> int | None:
-    return node.start_mark.line + 1 if node is not None else None
-
-
-def _child(node, key):
-    """The node of `key` (a mapping key or a list index) under `node`, or None."""
-    if isinstance(node, yaml.MappingNode) and isinstance(key, str):
-        for key_node, value_node in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
-                return value_node
-    if isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-        return node.value[key]
-    return None
-
-
-def _key_node(node, key: str):
-    if isinstance(node, yaml.MappingNode):
-        for key_node, _value in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
-                return key_node
-    return None
-
-
-def _node_at(node, path) -> Any:
-    """The deepest node along `path` (so a missing field points at its parent)."""
-    for key in path:
-        child = _child(node, key)
-        if child is None:
-            break
-        node = child
-    return node
-
-
-def _duplicate_keys(node, path=()) -> list[tuple[int | None, tuple, str]]:
-    """Keys written twice in one mapping (YAML keeps the last one silently)."""
-    found = []
-    if isinstance(node, yaml.MappingNode):
-        seen = set()
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-            if key in seen:
-                found.append((_line(key_node), path, key))
-            seen.add(key)
-            found += _duplicate_keys(value_node, (*path, key))
-    elif isinstance(node, yaml.SequenceNode):
-        for index, child in enumerate(node.value):
-            found += _duplicate_keys(child, (*path, index))
-    return found
-
-
 _ITEM_NAMES = {"injects": "stimulus", "criteria": "critère", "objectives": "objectif"}
 
 
@@ -247,13 +169,13 @@ def _where(path) -> str:
 
 def _schema_line(node, error: SchemaError) -> int | None:
     path = list(error.absolute_path)
-    target = _node_at(node, path)
+    target = yaml_data.node_at(node, path)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         known = error.schema.get("properties", {})
         for name in error.instance:
-            if name not in known and _key_node(target, name) is not None:
-                return _line(_key_node(target, name))
-    return _line(target)
+            if name not in known and yaml_data.key_node(target, name) is not None:
+                return yaml_data.line(yaml_data.key_node(target, name))
+    return yaml_data.line(target)
 
 
 def _cross_rules(data: dict, node) -> list[tuple[int | None, tuple, str]]:
@@ -274,7 +196,7 @@ def _cross_rules(data: dict, node) -> list[tuple[int | None, tuple, str]]:
             if code in seen_codes:
                 found.append(
                     (
-                        _line(_node_at(node, path)),
+                        yaml_data.line(yaml_data.node_at(node, path)),
                         path,
                         f"le code « {code} » est déjà celui du critère n°{seen_codes[code] + 1} : "
                         "chaque critère a son propre code",
@@ -295,7 +217,7 @@ def _cross_rules(data: dict, node) -> list[tuple[int | None, tuple, str]]:
             if order in seen_orders:
                 found.append(
                     (
-                        _line(_node_at(node, path)),
+                        yaml_data.line(yaml_data.node_at(node, path)),
                         path,
                         f"l'ordre {order} est déjà celui du stimulus n°{seen_orders[order] + 1} : "
                         "chaque stimulus a son propre numéro d'ordre",
@@ -314,7 +236,7 @@ def _cross_rules(data: dict, node) -> list[tuple[int | None, tuple, str]]:
             path = ("injects", index, "offset_minutes")
             found.append(
                 (
-                    _line(_node_at(node, path)),
+                    yaml_data.line(yaml_data.node_at(node, path)),
                     path,
                     f"le stimulus arrive à T+{offset} min, après la fin de l'exercice "
                     f"(durée {duration} min) : avancez-le ou allongez « duration_minutes »",
@@ -328,7 +250,7 @@ def _cross_rules(data: dict, node) -> list[tuple[int | None, tuple, str]]:
                 path = ("injects", index, "functions")
                 found.append(
                     (
-                        _line(_node_at(node, path)),
+                        yaml_data.line(yaml_data.node_at(node, path)),
                         path,
                         "destinataire(s) absent(s) des fonctions du scénario : "
                         + ", ".join(f"« {f} »" for f in unknown)
@@ -341,7 +263,7 @@ def _cross_rules(data: dict, node) -> list[tuple[int | None, tuple, str]]:
             path = ("injects", index, "offset_minutes")
             found.append(
                 (
-                    _line(_node_at(node, path)),
+                    yaml_data.line(yaml_data.node_at(node, path)),
                     path,
                     f"le stimulus d'ordre {order} arrive à T+{offset} min, avant le précédent "
                     f"(T+{prev_offset} min) : les décalages doivent croître avec l'ordre",
@@ -428,7 +350,7 @@ def parse_scenarios(text: str, *, source: str = "") -> list[ScenarioSpec]:
     if not text or not text.strip():
         raise ScenarioDataError([Problem(None, "", "le fichier est vide", source)])
     try:
-        data, root = _compose(text)
+        data, root = yaml_data.compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         detail = getattr(exc, "problem", None) or str(exc)
@@ -443,7 +365,7 @@ def parse_scenarios(text: str, *, source: str = "") -> list[ScenarioSpec]:
                 )
             ]
         ) from exc
-    for line, path, key in _duplicate_keys(root):
+    for line, path, key in yaml_data.duplicate_keys(root):
         problem(line, _where(path), f"la clé « {key} » est écrite deux fois : gardez-en une")
 
     # One scenario, or a list under `scenarios:`.
@@ -451,23 +373,27 @@ def parse_scenarios(text: str, *, source: str = "") -> list[ScenarioSpec]:
     if isinstance(data, dict) and "scenarios" in data:
         if set(data) != {"scenarios"}:
             problem(
-                _line(root),
+                yaml_data.line(root),
                 "",
                 "un fichier qui liste des scénarios sous « scenarios: » ne contient rien d'autre",
             )
-        listed, list_node = data["scenarios"], _child(root, "scenarios")
+        listed, list_node = data["scenarios"], yaml_data.child(root, "scenarios")
         if not isinstance(listed, list) or not listed:
-            problem(_line(list_node), "champ « scenarios »", "une liste de scénarios est attendue")
+            problem(
+                yaml_data.line(list_node),
+                "champ « scenarios »",
+                "une liste de scénarios est attendue",
+            )
         else:
             items = [
-                (item, _child(list_node, index), ("scenarios", index))
+                (item, yaml_data.child(list_node, index), ("scenarios", index))
                 for index, item in enumerate(listed)
             ]
     elif isinstance(data, dict):
         items = [(data, root, ())]
     else:
         problem(
-            _line(root),
+            yaml_data.line(root),
             "",
             "le fichier doit décrire un scénario (dictionnaire YAML « clé: valeur ») ou une "
             "liste de scénarios sous « scenarios: »",
@@ -484,7 +410,7 @@ def parse_scenarios(text: str, *, source: str = "") -> list[ScenarioSpec]:
             return ", ".join(part for part in (label, _where(path)) if part)
 
         if not isinstance(item, dict):
-            problem(_line(node), label, "un scénario est un dictionnaire (clé : valeur)")
+            problem(yaml_data.line(node), label, "un scénario est un dictionnaire (clé : valeur)")
             continue
         errors = sorted(
             _validator().iter_errors(item),
@@ -500,20 +426,20 @@ def parse_scenarios(text: str, *, source: str = "") -> list[ScenarioSpec]:
         if isinstance(slug, str):
             if slug in slugs:
                 problem(
-                    _line(_child(node, "slug")),
+                    yaml_data.line(yaml_data.child(node, "slug")),
                     where(("slug",)),
                     f"le scénario « {slug} » figure déjà plus haut (ligne {slugs[slug]}) dans ce "
                     "fichier",
                 )
-            slugs.setdefault(slug, _line(_child(node, "slug")))
+            slugs.setdefault(slug, yaml_data.line(yaml_data.child(node, "slug")))
         if not errors:
             specs.append(
                 ScenarioSpec(
                     content=_normalise(item),
                     declared_version=item["version"],
-                    line=_line(node),
+                    line=yaml_data.line(node),
                     source=source,
-                    version_line=_line(_child(node, "version")),
+                    version_line=yaml_data.line(yaml_data.child(node, "version")),
                 )
             )
     if problems:
