@@ -26,14 +26,17 @@ def navigation(request):
             )
         )
     if perms.has_capability(user, Capability.VIEW_PROGRAMME):
-        items.append((_("Programme CaRE"), reverse("programme:calls")))
-        items.append((_("Dossiers CaRE"), reverse("programme:application_list")))
+        programme = [
+            (_("Appels à financement"), reverse("programme:calls")),
+            (_("Dossiers CaRE"), reverse("programme:application_list")),
+        ]
         # Figures across applicants: region-wide and national roles only.
         if (
             perms.capability_regions(user, Capability.VIEW_PROGRAMME, whole_region_only=True)
             != set()
         ):
-            items.append((_("Statistiques CaRE"), reverse("programme:statistics")))
+            programme.append((_("Statistiques CaRE"), reverse("programme:statistics")))
+        items.append((_("Programme CaRE"), programme))
     incidents = _incident_items(user)
     if incidents:
         items.append((_("Incidents"), incidents))
@@ -52,12 +55,16 @@ def navigation(request):
     assessments = _assessment_items(user)
     if assessments:
         items.append((_("Autoévaluation"), assessments))
+    # The platform's tools in one menu: the main menu keeps to two lines at 1280 pixels.
+    tools = []
     if perms.has_capability(user, Capability.IMPORT_FINESS):
-        items.append((_("Import FINESS"), reverse("organisations:finess_import")))
+        tools.append((_("Import FINESS"), reverse("organisations:finess_import")))
     if perms.has_capability(user, Capability.VIEW_AUDIT):
-        items.append((_("Journal d'audit"), reverse("core:audit")))
+        tools.append((_("Journal d'audit"), reverse("core:audit")))
     if perms.has_capability(user, Capability.USE_API):
-        items.append((_("API"), reverse("core:api_tokens")))
+        tools.append((_("Jetons d'API"), reverse("core:api_tokens")))
+    if tools:
+        items.append((_("Outils"), tools))
     # The current item is the one whose address is the longest prefix of the page's.
     urls = [
         u

@@ -105,7 +105,8 @@ def region():
 
 
 def _open_call(ars, today):
-    ars.get_by_role("link", name="Programme CaRE").first.click()
+    ars.get_by_role("button", name="Programme CaRE").click()
+    ars.get_by_role("link", name="Appels à financement").click()
     ars.get_by_role("link", name="Ouvrir un appel").click()
     form = ars.locator("main form")
     form.locator("[name=domain]").select_option(label="D2 — Continuité et reprise d'activité")
@@ -133,7 +134,8 @@ def _open_call(ars, today):
 
 
 def _prepare_file(rssi, tmp_path):
-    rssi.get_by_role("link", name="Programme CaRE").first.click()
+    rssi.get_by_role("button", name="Programme CaRE").click()
+    rssi.get_by_role("link", name="Appels à financement").click()
     rssi.get_by_role("link", name="CaRE D2 — appel régional").click()
     rssi.get_by_role("button", name="Préparer notre dossier").first.click()
     rssi.wait_for_load_state()

@@ -263,3 +263,9 @@ def test_ght_side_by_side(world, questionnaire):
     outsider = client_for(world.outsider_ars)
     OrganisationFactory(kind=OrgKind.GHT, region=world.other_region)
     assert outsider.get(url + f"?ght={world.ght.pk}").status_code == 404
+
+
+def test_regional_home_breadcrumb_is_the_page_alone(world, questionnaire):
+    page = client_for(world.ars_manager).get(reverse("assessments:regional_home"))
+    assert page.status_code == 200
+    assert page.content.decode().count("fr-breadcrumb__link") == 1

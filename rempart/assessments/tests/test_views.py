@@ -63,6 +63,8 @@ def test_home_lists_questionnaires_and_starts_one(
         response = client.get(reverse("assessments:home"))
     assert response.status_code == 200
     assert "Questionnaire de test" in text(response)
+    # The breadcrumb of the home page is the page alone, not « Mes autoévaluations » twice.
+    assert response.content.decode().count("fr-breadcrumb__link") == 1
     response = client.post(
         reverse("assessments:start"),
         {"organisation": world.establishment.pk, "questionnaire": questionnaire.pk},
