@@ -320,25 +320,45 @@ def _build_region(code: str, label: str) -> Region_:
     return Region_(region=region, orgs=orgs, people=people)
 
 
-def _jump_id_sequences(start: int) -> None:
-    """Make the next id of every table `start + 1` (see the module docstring)."""
-    tables = {
-        model._meta.db_table
-        for model in apps.get_models(include_auto_created=True)
-        if isinstance(model._meta.pk, models.AutoField)
-        and model._meta.managed
-        and not model._meta.proxy
-    }
+def _id_tables() -> list[tuple[str, str]]:
+    """(table, id column) of every table whose ids come from a sequence."""
+    return sorted(
+        {
+            (model._meta.db_table, model._meta.pk.column)
+            for model in apps.get_models(include_auto_created=True)
+            if isinstance(model._meta.pk, models.AutoField)
+            and model._meta.managed
+            and not model._meta.proxy
+        }
+    )
+
+
+def _jump_id_sequences(start: int | None) -> None:
+    """Make the next id of every table `start + 1` (see the module docstring); with None, the
+    next id after the table's highest row.
+
+    On PostgreSQL a sequence is not rolled back with the transaction: a world built earlier in
+    the same process (the module fixture is built again when a worker comes back to this
+    module) left them above ID_BASE, where region A's objects would be taken for B's. Each
+    world starts with None, before region A is built."""
+    quote = connection.ops.quote_name
     with connection.cursor() as cursor:
-        for table in sorted(tables):
+        for table, column in _id_tables():
+            if start is None:
+                # (Names from the models, quoted: no value of anyone's in this statement.)
+                cursor.execute(f"SELECT COALESCE(MAX({quote(column)}), 0) FROM {quote(table)}")  # noqa: S608
+                value = cursor.fetchone()[0]
+            else:
+                value = start
             if connection.vendor == "sqlite":
                 cursor.execute("DELETE FROM sqlite_sequence WHERE name = %s", [table])
                 cursor.execute(
-                    "INSERT INTO sqlite_sequence (name, seq) VALUES (%s, %s)", [table, start]
+                    "INSERT INTO sqlite_sequence (name, seq) VALUES (%s, %s)", [table, value]
                 )
             elif connection.vendor == "postgresql":
                 cursor.execute(
-                    "SELECT setval(pg_get_serial_sequence(%s, 'id'), %s)", [table, start]
+                    "SELECT setval(pg_get_serial_sequence(%s, %s), %s, %s)",
+                    [table, column, max(value, 1), value > 0],
                 )
             else:  # pragma: no cover - the project runs on SQLite and PostgreSQL only
                 pytest.fail(f"no id sequence reset for {connection.vendor}")
@@ -1041,7 +1061,9 @@ def _build_assessments(b) -> None:
 
 
 def _build_world() -> World:
+    _jump_id_sequences(None)
     a = _build_region("91", "")
+    assert max(o.pk for o in a.orgs.values()) < ID_BASE, "region A's ids must stay below B's"
     tokens = {}
     for key, user in a.people.items():
         role = Role.DIRECTOR if key == "legal_entity_director" else Role(key)
