@@ -33,7 +33,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaError
 
 from rempart.core import yaml_data
-from rempart.core.errors import DataFilesError, DomainError
+from rempart.core.errors import DomainError
 from rempart.core.schema_messages import french_schema_error
 from rempart.core.yaml_data import Problem
 
@@ -91,17 +91,12 @@ DEFAULT_MIN_ANSWERED_PERCENT = 80
 # --------------------------------------------------------------------------------------------
 
 
-class QuestionnaireDataError(DataFilesError):
+class QuestionnaireDataError(yaml_data.ProblemsError):
     """A questionnaire text that cannot be loaded; nothing was written. `problems` keeps the
     line and field of each error for the import page."""
 
     subject = "Les questionnaires"
     error_code = "questionnaire_data_invalid"
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        super().__init__([str(p) for p in problems])
-        self.field = "file"
 
 
 # --------------------------------------------------------------------------------------------
@@ -109,17 +104,12 @@ class QuestionnaireDataError(DataFilesError):
 # --------------------------------------------------------------------------------------------
 
 
-@functools.cache
 def questionnaire_schema() -> dict:
-    with SCHEMA_PATH.open(encoding="utf-8") as fh:
-        return json.load(fh)
+    return yaml_data.json_schema(SCHEMA_PATH)
 
 
-@functools.cache
 def _validator() -> Draft202012Validator:
-    schema = questionnaire_schema()
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    return yaml_data.schema_validator(SCHEMA_PATH)
 
 
 _ITEM_NAMES = {

@@ -9,10 +9,16 @@ keys written twice (YAML keeps the last one silently), and the line of a node.
 from __future__ import annotations
 
 import datetime
+import functools
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
+from jsonschema import Draft202012Validator
+
+from .errors import DataFilesError
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,30 @@ class Problem:
             parts.append(self.where)
         prefix = ", ".join(parts)
         return f"{prefix} : {self.message}" if prefix else self.message
+
+
+class ProblemsError(DataFilesError):
+    """A data text that cannot be loaded; nothing was written. `problems` keeps the line and
+    field of each error for the upload page; subclasses name the texts in `subject`."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__([str(p) for p in problems])
+        self.field = "file"
+
+
+@functools.cache
+def json_schema(path: Path) -> dict:
+    with path.open(encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+@functools.cache
+def schema_validator(path: Path) -> Draft202012Validator:
+    """The validator of the JSON schema at `path`, the schema itself checked first."""
+    schema = json_schema(path)
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
 
 
 def compose(text: str, *, json_safe: bool = False) -> tuple[Any, Any]:

@@ -32,7 +32,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaError
 
 from rempart.core import yaml_data
-from rempart.core.errors import DataFilesError, DomainError
+from rempart.core.errors import DomainError
 from rempart.core.roles import Capability
 from rempart.core.schema_messages import french_schema_error
 from rempart.core.yaml_data import Problem
@@ -118,17 +118,12 @@ NOT_AUTHOR = (
 # --------------------------------------------------------------------------------------------
 
 
-class ScenarioDataError(DataFilesError):
+class ScenarioDataError(yaml_data.ProblemsError):
     """A scenario text that cannot be loaded; nothing was written. `problems` keeps the
     line and field of each error for the upload page."""
 
     subject = "Les scénarios"
     error_code = "scenario_data_invalid"
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        super().__init__([str(p) for p in problems])
-        self.field = "file"
 
 
 # --------------------------------------------------------------------------------------------
@@ -136,17 +131,12 @@ class ScenarioDataError(DataFilesError):
 # --------------------------------------------------------------------------------------------
 
 
-@functools.cache
 def scenario_schema() -> dict:
-    with SCHEMA_PATH.open(encoding="utf-8") as fh:
-        return json.load(fh)
+    return yaml_data.json_schema(SCHEMA_PATH)
 
 
-@functools.cache
 def _validator() -> Draft202012Validator:
-    schema = scenario_schema()
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    return yaml_data.schema_validator(SCHEMA_PATH)
 
 
 _ITEM_NAMES = {"injects": "stimulus", "criteria": "critère", "objectives": "objectif"}
