@@ -45,3 +45,16 @@ def pass_totp(page, code: str) -> None:
     form.locator("input[name=code]").fill(code)
     form.locator("button[type=submit]").first.click()
     page.wait_for_load_state()
+
+
+def open_menu(page, menu: str, item: str) -> None:
+    """Main menu → `menu` → `item`. A click before the DSFR script has bound the button opens
+    nothing: click again until the menu says it is open, then follow the item."""
+    nav = page.locator("#fr-navigation")
+    button = nav.get_by_role("button", name=menu)
+    for _ in range(20):
+        button.click()
+        page.wait_for_timeout(250)
+        if button.get_attribute("aria-expanded") == "true":
+            break
+    nav.get_by_role("link", name=item).click()

@@ -20,7 +20,7 @@ from rempart.organisations.tests.factories import (
 )
 from rempart.programme.models import Axis, Domain
 
-from .helpers import fresh_totp_code, log_in, pass_totp
+from .helpers import fresh_totp_code, log_in, open_menu, pass_totp
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -78,8 +78,7 @@ def test_ars_opens_a_call_and_an_rssi_sees_their_ceiling(browsing, region):
     ars = browsing()
     log_in(ars, "claire@ars.fr", PASSWORD)
     pass_totp(ars, fresh_totp_code(TEST_TOTP_SECRET))
-    ars.get_by_role("button", name="Programme CaRE").click()
-    ars.get_by_role("link", name="Appels à financement").click()
+    open_menu(ars, "Programme CaRE", "Appels à financement")
     ars.get_by_role("link", name="Ouvrir un appel").click()
 
     form = ars.locator("main form")
@@ -126,8 +125,7 @@ def test_ars_opens_a_call_and_an_rssi_sees_their_ceiling(browsing, region):
     rssi = browsing()
     log_in(rssi, "romain@tilleuls.fr", PASSWORD)
     pass_totp(rssi, fresh_totp_code(TEST_TOTP_SECRET))
-    rssi.get_by_role("button", name="Programme CaRE").click()
-    rssi.get_by_role("link", name="Appels à financement").click()
+    open_menu(rssi, "Programme CaRE", "Appels à financement")
     rssi.get_by_role("link", name="CaRE D2 — appel régional").click()
     rssi.wait_for_load_state()
     main = rssi.locator("main")

@@ -35,7 +35,7 @@ from rempart.programme.models import (
     RequirementKind,
 )
 
-from .helpers import fresh_totp_code, log_in, pass_totp
+from .helpers import fresh_totp_code, log_in, open_menu, pass_totp
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -105,8 +105,7 @@ def region():
 
 
 def _open_call(ars, today):
-    ars.get_by_role("button", name="Programme CaRE").click()
-    ars.get_by_role("link", name="Appels à financement").click()
+    open_menu(ars, "Programme CaRE", "Appels à financement")
     ars.get_by_role("link", name="Ouvrir un appel").click()
     form = ars.locator("main form")
     form.locator("[name=domain]").select_option(label="D2 — Continuité et reprise d'activité")
@@ -134,8 +133,7 @@ def _open_call(ars, today):
 
 
 def _prepare_file(rssi, tmp_path):
-    rssi.get_by_role("button", name="Programme CaRE").click()
-    rssi.get_by_role("link", name="Appels à financement").click()
+    open_menu(rssi, "Programme CaRE", "Appels à financement")
     rssi.get_by_role("link", name="CaRE D2 — appel régional").click()
     rssi.get_by_role("button", name="Préparer notre dossier").first.click()
     rssi.wait_for_load_state()
