@@ -40,7 +40,9 @@ class DepartementFactory(factory.django.DjangoModelFactory):
         model = Departement
         django_get_or_create = ("code",)
 
-    code = factory.Sequence(lambda n: f"{10 + n % 80}")
+    # 800–899 names no real département: a test that asks for "69" by code never gets one
+    # that a factory made for another region.
+    code = factory.Sequence(lambda n: f"{800 + n % 100}")
     name = factory.Sequence(lambda n: f"Département {n}")
     region = factory.SubFactory(RegionFactory)
 
