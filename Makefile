@@ -60,6 +60,7 @@ demo: install migrate
 	$(MANAGE) seed_events_demo
 	$(MANAGE) seed_exercises_demo
 	$(MANAGE) seed_assessments_demo
+	$(MANAGE) seed_exposure_demo
 	@echo
 	$(MANAGE) runserver $(HOST):$(PORT)
 

@@ -7,6 +7,9 @@ def _fast_and_strict(settings, tmp_path_factory):
     """Fast hashing and inline tasks (pytest-django already routes mail to the in-memory outbox)."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.CELERY_TASK_ALWAYS_EAGER = True
+    # Exposure scans without a broker: inline after commit, not in a thread (a second writer on
+    # the in-memory SQLite database of browser tests would meet a locked table).
+    settings.EXPOSURE_SCAN_THREADS = False
     # WhiteNoise would re-index every static file for each test client; tests (and the live
     # server of browser tests) serve static files through Django's finders instead.
     settings.WHITENOISE_USE_FINDERS = False

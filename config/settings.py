@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "rempart.phishing",
     "rempart.events",
     "rempart.exercises",
+    "rempart.exposure",
     "rempart.assessments",
 ]
 
@@ -185,6 +186,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Crisis exercises: release the injects that fell due in the exercises in progress.
     "exercises-release-due-injects": {"task": "exercises.release_due_injects", "schedule": 30.0},
+    # Exposure watch: queue the scans due (monthly, the second audit 45 days after the first).
+    "exposure-schedule-scans": {
+        "task": "exposure.schedule_due_scans",
+        "schedule": crontab(minute="*/15"),
+    },
     # Self-assessment campaigns: invitations on the opening day, reminders before the deadline.
     "assessments-campaign-reminders": {
         "task": "assessments.send_campaign_reminders",
@@ -199,6 +205,10 @@ CELERY_BEAT_SCHEDULE = {
 # The queue this deployment's workers consume: a worker pool sharing a Redis with others (tests,
 # benchmarks) keeps to its own queue.
 CELERY_TASK_DEFAULT_QUEUE = env_str("REMPART_CELERY_QUEUE", "celery")
+# Exposure watch: days between two scheduled scans of an establishment; without a broker, scans
+# run in a thread of the web process (off in tests: inline after the request's commit).
+EXPOSURE_SCAN_INTERVAL_DAYS = env_int("REMPART_EXPOSURE_SCAN_INTERVAL_DAYS", 30)
+EXPOSURE_SCAN_THREADS = env_str("REMPART_EXPOSURE_SCAN_THREADS", "1") == "1"
 # Incidents: how long a paging e-mail's signed acknowledgement link is valid, and the largest
 # evidence file accepted (a disk image or a memory dump is big; 200 MB by default).
 PAGING_ACK_LINK_MAX_AGE_HOURS = env_int("REMPART_PAGING_ACK_LINK_HOURS", 24)

@@ -13,5 +13,6 @@ urlpatterns = [
     path("sensibilisation/", include("rempart.awareness.urls")),
     path("formations/", include("rempart.events.urls")),
     path("exercices/", include("rempart.exercises.urls")),
+    path("exposition/", include("rempart.exposure.urls")),
     path("autoevaluation/", include("rempart.assessments.urls")),
 ]

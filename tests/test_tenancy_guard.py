@@ -1002,6 +1002,84 @@ def _build_exercises(b) -> None:
         refresh_coverage(run)
 
 
+def _build_exposure(b) -> None:
+    """B's exposure watch: a lab range of B's CRRC, an asset of B's establishment with a declared
+    service, its authorisation, a finished scan with what it saw, a finding, and a released
+    emergency stop."""
+    import datetime
+
+    from rempart.exposure import models as xm
+
+    now, today = timezone.now(), timezone.localdate()
+    operator, hospital = b.people[Role.CRRC_OPERATOR.value], b.orgs["establishment"]
+    lab = xm.LabRange.objects.create(
+        region=b.region, network="10.66.0.0/24", reason=f"Labo {CANARY}", allowed_by=operator
+    )
+    asset = xm.Asset.objects.create(
+        organisation=hospital,
+        kind=xm.AssetKind.ADDRESS,
+        value="10.66.0.7/32",
+        description=f"Portail {CANARY}",
+        address_count=1,
+        lab_range=lab,
+    )
+    xm.DeclaredService.objects.create(asset=asset, port=8443, purpose=f"Portail {CANARY}")
+    authorisation = xm.Authorisation.objects.create(
+        organisation=hospital,
+        signed_by=b.people[Role.RSSI.value],
+        signer_name=f"Signataire {CANARY}",
+        signer_title="RSSI",
+        valid_from=today,
+        valid_until=today + datetime.timedelta(days=300),
+        weekdays="12345",
+        window_start=datetime.time(9),
+        window_end=datetime.time(17),
+        max_rate=100,
+    )
+    authorisation.assets.set([asset])
+    scan = xm.Scan.objects.create(
+        organisation=hospital,
+        authorisation=authorisation,
+        trigger=xm.ScanTrigger.ON_DEMAND,
+        launched_by=operator,
+        status=xm.ScanStatus.DONE,
+        targets=[["10.66.0.7", "", asset.pk]],
+        ports=[3389, 8443],
+        rate=100,
+        hosts_done=1,
+        probes_done=2,
+        probes_total=2,
+        open_found=1,
+        reason=f"Motif {CANARY}",
+        started_at=now,
+        finished_at=now,
+    )
+    xm.Observation.objects.create(
+        scan=scan, address="10.66.0.7", port=3389, service="rdp", banner=f"Bannière {CANARY}"
+    )
+    xm.Finding.objects.create(
+        organisation=hospital,
+        address="10.66.0.7",
+        port=3389,
+        code="exposed_rdp",
+        severity=xm.Severity.CRITICAL,
+        title=f"RDP exposé {CANARY}",
+        explanation=f"Explication {CANARY}",
+        remediation="Fermer le port.",
+        first_seen_at=now,
+        last_seen_at=now,
+        first_scan=scan,
+        last_scan=scan,
+    )
+    xm.EmergencyStop.objects.create(
+        active=False,
+        engaged_by=operator,
+        reason=f"Arrêt {CANARY}",
+        released_by=operator,
+        released_at=now,
+    )
+
+
 def _build_assessments(b) -> None:
     """A referential imported by B's establishment, its assessment with an answer and an
     evidence file, an action of its plan, and a campaign of B's ARS."""
@@ -1148,6 +1226,7 @@ def _build_world() -> World:
         _build_events(b)
         _build_exercises(b)
         _build_assessments(b)
+        _build_exposure(b)
     assert pending.pk > ID_BASE
 
     b_models_by_id: dict[int, list[str]] = {}

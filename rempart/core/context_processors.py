@@ -52,6 +52,9 @@ def navigation(request):
     exercises = _exercise_items(user)
     if exercises:
         items.append((_("Exercices de crise"), exercises))
+    exposure = _exposure_items(user)
+    if exposure:
+        items.append((_("Exposition"), exposure))
     assessments = _assessment_items(user)
     if assessments:
         items.append((_("Autoévaluation"), assessments))
@@ -205,6 +208,21 @@ def _exercise_items(user) -> list[tuple[str, str]]:
     if exercise_perms.can_view_coverage(user):
         items.append((_("Couverture des exercices"), reverse("exercises:coverage")))
     return items
+
+
+def _exposure_items(user) -> list[tuple[str, str]]:
+    """Exposure watch: one's organisations' findings and assets; the regional board and the lab
+    ranges for the CRRC."""
+    from rempart.exposure import perms as exposure_perms
+
+    if not exposure_perms.can_use(user):
+        return []
+    if exposure_perms.is_watcher(user):
+        return [
+            (_("Tableau régional"), reverse("exposure:home")),
+            (_("Plages de laboratoire"), reverse("exposure:lab_ranges")),
+        ]
+    return [(_("Mon exposition"), reverse("exposure:home"))]
 
 
 def _assessment_items(user) -> list[tuple[str, str]]:

@@ -93,13 +93,20 @@ class Capability(StrEnum):
     VIEW_ASSESSMENT_FIGURES = (
         "view_assessment_figures"  # completion, scores, distributions in scope
     )
+    # Exposure watch (rempart/exposure).
+    DECLARE_EXPOSURE = "declare_exposure"  # declare public assets, see and acknowledge findings
+    AUTHORISE_SCANS = "authorise_scans"  # sign (and revoke) the scan authorisation
+    # The CRRC's watch: scans of the authorised scopes, the regional board, lab ranges and the
+    # emergency stop.
+    RUN_EXPOSURE_WATCH = "run_exposure_watch"
 
 
 # Capabilities exercised only in the name of one's own organisation. A regional role grants
 # them without holding them: the ARS appoints an establishment's director, who applies for
 # funding; the ARS itself decides on files and must never prepare one (separation of duties).
 # Likewise an establishment's incidents are its own: the ARS names its RSSI but sees its cases
-# only when invited (it sees the region's figures).
+# only when invited (it sees the region's figures). An establishment declares its own exposed
+# assets and signs its own scan authorisation: the CRRC that scans never signs for it.
 ON_OWN_BEHALF = frozenset(
     {
         Capability.APPLY_FUNDING,
@@ -110,6 +117,8 @@ ON_OWN_BEHALF = frozenset(
         Capability.REGISTER_TRAINEES,
         Capability.RUN_EXERCISES,
         Capability.ASSESS,
+        Capability.DECLARE_EXPOSURE,
+        Capability.AUTHORISE_SCANS,
     }
 )
 
@@ -225,6 +234,7 @@ ROLES: dict[Role, RoleSpec] = {
                 C.VIEW_EXERCISE_COVERAGE,
                 C.RUN_ASSESSMENT_CAMPAIGNS,
                 C.VIEW_ASSESSMENT_FIGURES,
+                C.RUN_EXPOSURE_WATCH,
             },
             grantable=frozenset(
                 {
@@ -281,6 +291,8 @@ ROLES: dict[Role, RoleSpec] = {
                 C.VIEW_AWARENESS,
                 C.VIEW_EXERCISE_COVERAGE,
                 C.VIEW_ASSESSMENT_FIGURES,
+                C.DECLARE_EXPOSURE,
+                C.AUTHORISE_SCANS,
             },
             grantable=frozenset({Role.GHT_COORDINATOR}) | _ESTABLISHMENT_ROLES,
         ),
@@ -306,6 +318,8 @@ ROLES: dict[Role, RoleSpec] = {
                 C.REGISTER_TRAINEES,
                 C.RUN_EXERCISES,
                 C.ASSESS,
+                C.DECLARE_EXPOSURE,
+                C.AUTHORISE_SCANS,
             },
             grantable=_ESTABLISHMENT_ROLES,
             sees_own_ght=True,
@@ -332,6 +346,8 @@ ROLES: dict[Role, RoleSpec] = {
                 C.REGISTER_TRAINEES,
                 C.RUN_EXERCISES,
                 C.ASSESS,
+                C.DECLARE_EXPOSURE,
+                C.AUTHORISE_SCANS,
             },
             grantable=_ESTABLISHMENT_ROLES,
             sees_own_ght=True,
@@ -356,6 +372,7 @@ ROLES: dict[Role, RoleSpec] = {
                 C.REGISTER_TRAINEES,
                 C.RUN_EXERCISES,
                 C.ASSESS,
+                C.DECLARE_EXPOSURE,
             },
             grantable=frozenset({Role.DSI, Role.STAFF}),
             sees_own_ght=True,

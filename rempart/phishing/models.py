@@ -710,6 +710,8 @@ class WebhookEvent(models.TextChoices):
     CLICKED = "event.clicked", _("Lien cliqué")
     SUBMITTED = "event.submitted", _("Formulaire soumis")
     REPORTED = "event.reported", _("Message signalé")
+    # Not a phishing event: the exposure watch's alerts reach the same endpoints.
+    EXPOSURE_FINDINGS = "exposure.findings", _("Veille d'exposition : nouveaux constats")
 
 
 class WebhookEndpoint(models.Model):

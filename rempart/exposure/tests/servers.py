@@ -36,14 +36,23 @@ def closed_ports(count: int) -> list[int]:
 
 
 class Listener:
-    """A TCP listener on 127.0.0.1 whose behaviour is chosen by the test:
+    """A TCP listener on loopback (127.0.0.1 and a free port unless told) whose behaviour is chosen by the test:
     - `greeting`: bytes sent to each accepted client (None: accept and stay silent);
     - `accept=False`: never accept (with `backlog_full=True`, the accept queue is filled so
       that the kernel drops every further SYN: a port that stops answering)."""
 
-    def __init__(self, greeting: bytes | None = None, *, accept: bool = True, backlog_full=False):
+    def __init__(
+        self,
+        greeting: bytes | None = None,
+        *,
+        accept: bool = True,
+        backlog_full=False,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ):
         self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port))
         self.sock.listen(0 if backlog_full else 64)
         self.port = self.sock.getsockname()[1]
         self.greeting = greeting
@@ -57,7 +66,7 @@ class Listener:
                 client = socket.socket()
                 client.setblocking(False)
                 with contextlib.suppress(BlockingIOError):
-                    client.connect(("127.0.0.1", self.port))
+                    client.connect((host, self.port))
                 self.clients.append(client)
         elif accept:
             self.sock.settimeout(0.05)
@@ -191,7 +200,7 @@ def make_cert(
 
 
 class TlsServer:
-    """A TLS server on 127.0.0.1 that completes handshakes (and answers a line) until closed."""
+    """A TLS server on loopback (127.0.0.1 unless told) that completes handshakes (and answers a line) until closed."""
 
     def __init__(
         self,
@@ -202,6 +211,8 @@ class TlsServer:
         minimum: ssl.TLSVersion = ssl.TLSVersion.TLSv1_2,
         maximum: ssl.TLSVersion | None = None,
         ciphers: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
     ):
         cert_path = folder / f"server-{id(self)}.pem"
         key_path = folder / f"server-{id(self)}.key"
@@ -215,7 +226,8 @@ class TlsServer:
         context.load_cert_chain(cert_path, key_path)
         self.context = context
         self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port))
         self.sock.listen(32)
         self.sock.settimeout(0.05)
         self.port = self.sock.getsockname()[1]
