@@ -14,6 +14,7 @@ from rest_framework.routers import SimpleRouter
 from rempart.awareness import api_routes as awareness_api
 from rempart.events import api_routes as events_api
 from rempart.exercises import api_routes as exercises_api
+from rempart.exposure import api_routes as exposure_api
 from rempart.incidents import api_routes as incidents_api
 from rempart.organisations import api as organisations_api
 from rempart.phishing import api_routes as phishing_api
@@ -43,6 +44,8 @@ phishing_api.register(router)
 events_api.register(router)
 # Crisis exercises: the runs with their validity verdicts.
 exercises_api.register(router)
+# Exposure watch: organisations, assets, authorisations, scans and findings.
+exposure_api.register(router)
 
 v1_patterns = [
     *router.urls,
@@ -52,6 +55,7 @@ v1_patterns = [
     # Trainings' figures; crisis exercises' coverage and its organisations list.
     *events_api.urlpatterns,
     *exercises_api.urlpatterns,
+    *exposure_api.urlpatterns,
     path("me/", organisations_api.MeView.as_view(), name="me"),
     # A call's statistics (region-wide and national roles).
     path(

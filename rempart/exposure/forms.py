@@ -82,6 +82,11 @@ class AuthorisationForm(forms.Form):
             "max_value": "Le débit est un nombre entre 1 et 1 000.",
         },
     )
+    version_detection = forms.BooleanField(
+        label="Identifier aussi les produits et leurs versions sur les ports ouverts (nmap -sV et "
+        "scripts sûrs : quelques requêtes de plus, jamais d'essai de mot de passe ni d'exploitation)",
+        required=False,
+    )
     confirm = forms.BooleanField(
         label="Je suis habilité(e) à autoriser ces analyses au nom de l'établissement, et "
         "j'autorise le CRRC à analyser les actifs cochés dans ces limites.",

@@ -163,6 +163,9 @@ class Authorisation(models.Model):
     window_start = models.TimeField(_("début de la plage horaire"))
     window_end = models.TimeField(_("fin de la plage horaire"))
     max_rate = models.PositiveIntegerField(_("débit maximal (sondes par seconde et par /24)"))
+    version_detection = models.BooleanField(
+        _("identification des versions (nmap -sV, scripts sûrs)"), default=False
+    )
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -228,6 +231,7 @@ class Scan(models.Model):
     targets = models.JSONField(default=list)
     ports = models.JSONField(default=list)
     rate = models.PositiveIntegerField()
+    version_detection = models.BooleanField(default=False)  # nmap -sV on the open ports
     skipped = models.JSONField(default=list)  # [[what, why]] left out of the scope at queueing
     hosts_done = models.PositiveIntegerField(default=0)
     probes_done = models.PositiveIntegerField(default=0)
@@ -280,6 +284,7 @@ class Observation(models.Model):
     port = models.PositiveIntegerField()
     service = models.CharField(max_length=60, blank=True)
     banner = models.CharField(max_length=300, blank=True)
+    product = models.CharField(max_length=200, blank=True)  # nmap -sV: product and version
     tls = models.JSONField(default=dict, blank=True)
 
     class Meta:

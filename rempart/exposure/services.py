@@ -51,6 +51,7 @@ from .models import (
     ScanTrigger,
     Severity,
 )
+from .nmap import NmapError, NmapOptions, NmapScanner
 from .ports import default_port_list, port_info
 from .scanner import ConnectScanner, HostResult, ScanError, ScanProgress, TimeoutPlan, check_ports
 from .tls import check_tls
@@ -59,6 +60,8 @@ log = logging.getLogger(__name__)
 
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")
 
+# Safe, quick NSE scripts added to -sV: what a web or TLS service says about itself.
+VERSION_SCRIPTS = ("http-title", "http-server-header", "ssl-cert")
 HOSTS_PER_BATCH = 64  # hosts scanned (and saved) together: what a dead worker can lose
 HEARTBEAT_STALE = datetime.timedelta(minutes=5)  # a running scan silent this long is taken back
 CHECK_EVERY_S = 0.5  # how often a running scan looks for a cancel or the emergency stop
@@ -373,6 +376,7 @@ def authorisation_sign(
     window_start: datetime.time,
     window_end: datetime.time,
     max_rate: int,
+    version_detection: bool = False,
 ) -> Authorisation:
     if not perms.can_authorise(actor, organisation):
         _forbid(perms.NOT_SIGNER)
@@ -418,6 +422,7 @@ def authorisation_sign(
             window_start=window_start,
             window_end=window_end,
             max_rate=int(max_rate),
+            version_detection=bool(version_detection),
         )
         authorisation.assets.set(assets)
     return authorisation
@@ -606,6 +611,7 @@ def scan_queue(
             targets=targets,
             ports=ports,
             rate=authorisation.max_rate,
+            version_detection=authorisation.version_detection,
             skipped=skipped,
             probes_total=len(targets) * len(ports),
         )
@@ -811,6 +817,7 @@ def scan_run(
     scanner=None,
     timeout_plan: TimeoutPlan | None = None,
     tls_checker=check_tls,
+    version_scanner=None,
 ) -> Scan | None:
     """Run (or resume) a scan: hosts by batches of HOSTS_PER_BATCH, each batch's open ports,
     banners and TLS saved before the next; then the findings. Returns None if the scan was not
@@ -842,6 +849,8 @@ def scan_run(
             reason = watcher.reason or "Annulée"
             break  # the batch is incomplete: nothing of it counts
         _save_batch(scan, batch, result.hosts, tls_checker)
+        if scan.version_detection and result.open_count:
+            _identify_versions(scan, result.hosts, version_scanner)
         scan.hosts_done += len(batch)
         scan.probes_done = scan.hosts_done * len(ports)
         scan.open_found += result.open_count
@@ -857,7 +866,40 @@ def scan_run(
     else:
         _finish(scan, ScanStatus.DONE)
     apply_scan(scan)
+    if scan.status == ScanStatus.DONE:
+        record_measurement(scan)
     return scan
+
+
+def record_measurement(scan: Scan):
+    """The finished scan as a dated platform measurement of the organisation ("Audit
+    d'exposition sur internet"), which a CaRE target declaration can cite as its proof."""
+    from rempart.programme.measurement_services import record_measurement as record
+    from rempart.programme.models import Measurement
+
+    active = Finding.objects.filter(organisation_id=scan.organisation_id, status__in=ACTIVE_FINDING)
+    counts = {s.value: 0 for s in Severity}
+    for severity in active.values_list("severity", flat=True):
+        counts[severity] += 1
+    result = (
+        f"{scan.open_found} port(s) ouvert(s), {sum(counts.values())} constat(s) à traiter dont "
+        f"{counts['critical']} critique(s) et {counts['high']} élevé(s)"
+    )
+    return record(
+        organisation=scan.organisation,
+        kind=Measurement.EXPOSURE_SCAN,
+        result=result,
+        measured_on=timezone.localdate(scan.finished_at),
+        source=f"Rempart — veille d'exposition du CRRC, analyse n° {scan.pk}",
+        recorded_by=None,
+        details={
+            "scan": scan.pk,
+            "addresses": len(scan.targets),
+            "ports": len(scan.ports),
+            "open_ports": scan.open_found,
+            "findings": counts,
+        },
+    )
 
 
 def _save_batch(scan: Scan, batch: list, hosts: dict[str, HostResult], tls_checker) -> None:
@@ -901,6 +943,41 @@ def _save_batch(scan: Scan, batch: list, hosts: dict[str, HostResult], tls_check
     Observation.objects.bulk_create(rows, ignore_conflicts=True)
 
 
+def _identify_versions(scan: Scan, hosts: dict[str, HostResult], version_scanner) -> None:
+    """nmap -sV with safe default scripts on the batch's open ports only (those that speak
+    first or answer HTTP/TLS), at the scan's rate;
+    products and versions go on the observations. nmap missing or failing is noted on the
+    scan (the ports and findings of the batch stand)."""
+    scanner = version_scanner or NmapScanner(
+        NmapOptions(version_detection=True, scripts=VERSION_SCRIPTS, timing=3, host_timeout_s=300)
+    )
+    for address, host in hosts.items():
+        # Never on the fragile binary protocols the banner grab leaves alone (probe "none":
+        # remote desktop, databases, DICOM, Modbus…): -sV would send them dozens of probes.
+        ports = sorted(
+            port for port in host.ports if (info := port_info(port)) is None or info.probe != "none"
+        )
+        if not ports:
+            continue
+        try:
+            result = scanner.scan([address], ports, rate_per_24=scan.rate)
+        except (NmapError, ScanError) as exc:
+            note = ["identification des versions", str(exc)[:300]]
+            if note not in scan.skipped:
+                scan.skipped.append(note)
+                Scan.objects.filter(pk=scan.pk).update(skipped=scan.skipped)
+            return
+        seen = result.hosts.get(address)
+        if seen is None:
+            continue
+        for port, entry in seen.ports.items():
+            product = " ".join(p for p in (entry.product, entry.version, entry.extra_info) if p)
+            if product:
+                Observation.objects.filter(scan=scan, address=address, port=port).update(
+                    product=product[:200]
+                )
+
+
 # --- Findings ------------------------------------------------------------------------------------
 
 
@@ -933,7 +1010,14 @@ def expected_findings(scan: Scan) -> dict[tuple[str, int, str], Expected]:
         info = port_info(obs.port)
         is_declared = obs.port in declared.get(asset_of.get(obs.address), set())
         if info and not (is_declared and info.severity in DECLARED_IS_ENOUGH_BELOW):
-            detail = f"Bannière : {obs.banner}" if obs.banner else ""
+            detail = " — ".join(
+                part
+                for part in (
+                    f"Produit : {obs.product}" if obs.product else "",
+                    f"Bannière : {obs.banner}" if obs.banner else "",
+                )
+                if part
+            )
             expected[(obs.address, obs.port, f"exposed_{info.service}")] = Expected(
                 f"exposed_{info.service}",
                 info.severity,

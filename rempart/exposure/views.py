@@ -340,6 +340,7 @@ def scan_export(request, pk: int):
                 obs.address,
                 obs.port,
                 obs.service,
+                obs.product,
                 obs.banner,
                 (obs.tls or {}).get("protocol", ""),
                 " ; ".join(open_by_key.get((obs.address, obs.port), [])),
@@ -347,7 +348,7 @@ def scan_export(request, pk: int):
         )
     return csv_response(
         f"analyse-exposition-{scan.pk}.csv",
-        ["Adresse", "Port", "Service", "Bannière", "TLS", "Constats ouverts"],
+        ["Adresse", "Port", "Service", "Produit", "Bannière", "TLS", "Constats ouverts"],
         rows,
     )
 

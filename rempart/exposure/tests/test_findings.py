@@ -693,3 +693,77 @@ def test_declarers_of_an_establishment(world):
         world.director.pk,
         world.dsi.pk,
     }
+
+
+def test_a_finished_scan_is_a_measurement_that_a_care_declaration_can_cite(world, servers):
+    from rempart.programme.models import Measurement, PlatformMeasurement
+
+    servers(world.address, RDP)
+    scan = scan_now(world)
+    measurement = PlatformMeasurement.objects.get(organisation=world.establishment)
+    assert measurement.kind == Measurement.EXPOSURE_SCAN
+    assert measurement.recorded_by is None
+    assert measurement.measured_on == timezone.localdate(scan.finished_at)
+    assert f"analyse n° {scan.pk}" in measurement.source
+    assert measurement.result == (
+        "1 port(s) ouvert(s), 2 constat(s) à traiter dont 1 critique(s) et 0 élevé(s)"
+    )
+    assert measurement.details["findings"]["critical"] == 1
+    assert measurement.details["scan"] == scan.pk
+
+
+def test_a_cancelled_scan_is_no_measurement(world):
+    scan = services.scan_queue(actor=world.operator, organisation=world.establishment)
+    Scan.objects.filter(pk=scan.pk).update(cancel_requested=True, reason="Annulée par l'analyste")
+    assert services.scan_run(scan.pk, timeout_plan=FAST).status == ScanStatus.CANCELLED
+    assert not world.establishment.measurements.exists()
+
+
+def _with_version_detection(world):
+    Authorisation.objects.filter(pk=world.authorisation.pk).update(version_detection=True)
+
+
+def test_versions_are_identified_by_nmap_on_the_open_ports_only(world, servers):
+    """nmap -sV (Debian package) names the product behind an SSH banner on a declared port."""
+    import shutil
+
+    if shutil.which("nmap") is None:
+        pytest.skip("nmap n'est pas installé (make nmap)")
+    _with_version_detection(world)
+    services.service_declare(actor=world.rssi, asset=world.asset, port=2222, purpose="SSH")
+    servers(world.address, 2222, b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n")
+    servers(world.address, RDP)  # probe "none": nmap never sends it anything
+    scan = scan_now(world)
+    assert scan.version_detection
+    ssh = Observation.objects.get(scan=scan, port=2222)
+    assert "OpenSSH" in ssh.product
+    assert "9.2p1" in ssh.product
+    assert Observation.objects.get(scan=scan, port=RDP).product == ""
+    assert scan.skipped == []
+
+
+def test_without_nmap_the_scan_stands_and_says_why(world, servers):
+    class Missing:
+        def scan(self, *args, **kwargs):
+            raise services.NmapError("nmap n'est pas installé sur ce serveur.")
+
+    _with_version_detection(world)
+    servers(world.address, HTTP_ALT, HTTP_GREETING)
+    scan = scan_now(world, version_scanner=Missing())
+    assert scan.status == ScanStatus.DONE
+    assert [
+        "identification des versions",
+        "nmap n'est pas installé sur ce serveur.",
+    ] in scan.skipped
+    assert found(world, HTTP_ALT, "undeclared_service").status == FindingStatus.OPEN
+
+
+def test_versions_are_not_asked_for_without_the_authorisation_s_consent(world, servers):
+    class MustNotRun:
+        def scan(self, *args, **kwargs):
+            raise AssertionError("nmap ran without consent")
+
+    servers(world.address, HTTP_ALT, HTTP_GREETING)
+    scan = scan_now(world, version_scanner=MustNotRun())
+    assert scan.status == ScanStatus.DONE
+    assert not scan.version_detection
