@@ -474,8 +474,11 @@ def window_refusal(authorisation: Authorisation, now: datetime.datetime | None =
     return ""
 
 
-def current_authorisation(organisation: Organisation) -> Authorisation | None:
-    today = timezone.localdate()
+def current_authorisation(
+    organisation: Organisation, now: datetime.datetime | None = None
+) -> Authorisation | None:
+    """The latest signed authorisation valid on that day (Paris), not revoked."""
+    today = timezone.localdate(now) if now else timezone.localdate()
     return (
         Authorisation.objects.filter(
             organisation=organisation,
@@ -568,7 +571,7 @@ def scan_queue(
     if actor is not None and not perms.can_watch(actor, organisation):
         _forbid(perms.NOT_WATCHER)
     stop = engaged_stop()
-    authorisation = current_authorisation(organisation)
+    authorisation = current_authorisation(organisation, now)
     refusal = ""
     if stop is not None:
         refusal = f"arrêt d'urgence des analyses en cours ({stop.reason})"
@@ -578,6 +581,9 @@ def scan_queue(
         refusal = window_refusal(authorisation, now)
     if refusal and trigger == ScanTrigger.ON_DEMAND:
         raise DomainError(f"Analyse impossible : {refusal}.")
+    # Names are resolved before the organisation is locked (a slow DNS holds no lock).
+    targets, skipped = plan_targets(authorisation, resolver) if not refusal else ([], [])
+    ports = port_list(organisation)
     with transaction.atomic():
         Organisation.objects.select_for_update().filter(pk=organisation.pk).first()
         if Scan.objects.filter(
@@ -601,8 +607,6 @@ def scan_queue(
                 reason=(refusal[:1].upper() + refusal[1:])[:500],
                 finished_at=timezone.now(),
             )
-        targets, skipped = plan_targets(authorisation, resolver)
-        ports = port_list(organisation)
         scan = Scan.objects.create(
             organisation=organisation,
             authorisation=authorisation,
@@ -638,7 +642,7 @@ def schedule_due_scans(*, now: datetime.datetime | None = None) -> list[Scan]:
         revoked_at__isnull=True, valid_from__lte=today, valid_until__gte=today
     ).select_related("organisation"):
         organisation = authorisation.organisation
-        if current_authorisation(organisation) != authorisation:
+        if current_authorisation(organisation, now) != authorisation:
             continue
         done = Scan.objects.filter(organisation=organisation, status=ScanStatus.DONE)
         last = done.order_by("-finished_at").first()

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from rempart.core.csv_export import csv_response
 from rempart.core.errors import DomainError
-from rempart.core.webflow import form_error, refuse_forbidden, status_of
+from rempart.core.webflow import form_error, posted, refuse_forbidden, submit
 
 from . import perms, services
 from . import selectors as sel
@@ -93,19 +93,16 @@ def lab_ranges(request):
     if not perms.is_watcher(request.user):
         raise PermissionDenied(perms.NOT_WATCHER)
     regions = sel.watch_regions(request.user)
-    form = LabRangeForm(request.POST or None, regions=regions)
-    status = 200
-    if request.method == "POST":
-        status = 400
-        if form.is_valid():
-            try:
-                services.lab_range_allow(actor=request.user, **form.cleaned_data)
-            except DomainError as exc:
-                form_error(form, exc)
-                status = status_of(exc)
-            else:
-                messages.success(request, "Plage de laboratoire autorisée.")
-                return redirect("exposure:lab_ranges")
+    form = LabRangeForm(posted(request), regions=regions)
+    done, status = submit(
+        request,
+        form,
+        lambda: services.lab_range_allow(actor=request.user, **form.cleaned_data),
+        then=lambda _lab: ("exposure:lab_ranges",),
+        success="Plage de laboratoire autorisée.",
+    )
+    if done:
+        return done
     return render(
         request,
         "exposure/lab_ranges.html",
@@ -193,19 +190,16 @@ def service_add(request, pk: int):
     asset = sel.get_asset(request.user, pk)
     if not perms.can_declare(request.user, asset.organisation):
         raise PermissionDenied(perms.NOT_DECLARER)
-    form = ServiceForm(request.POST or None)
-    status = 200
-    if request.method == "POST":
-        status = 400
-        if form.is_valid():
-            try:
-                services.service_declare(actor=request.user, asset=asset, **form.cleaned_data)
-            except DomainError as exc:
-                form_error(form, exc)
-                status = status_of(exc)
-            else:
-                messages.success(request, "Service déclaré.")
-                return redirect(org_url(asset.organisation, "#actifs"))
+    form = ServiceForm(posted(request))
+    done, status = submit(
+        request,
+        form,
+        lambda: services.service_declare(actor=request.user, asset=asset, **form.cleaned_data),
+        then=lambda _service: (org_url(asset.organisation, "#actifs"),),
+        success="Service déclaré.",
+    )
+    if done:
+        return done
     return render(
         request,
         "exposure/service_form.html",
@@ -238,24 +232,25 @@ def authorisation_create(request, pk: int):
         raise PermissionDenied(perms.NOT_SIGNER)
     assets = org.exposure_assets.filter(retired_at__isnull=True).order_by("kind", "value")
     form = AuthorisationForm(
-        request.POST or None,
+        posted(request),
         assets=assets,
         initial={**AuthorisationForm.defaults(), "assets": list(assets)},
     )
-    status = 200
-    if request.method == "POST":
-        status = 400
-        if form.is_valid():
-            data = {k: v for k, v in form.cleaned_data.items() if k != "confirm"}
-            data["weekdays"] = "".join(data["weekdays"])
-            try:
-                services.authorisation_sign(actor=request.user, organisation=org, **data)
-            except DomainError as exc:
-                form_error(form, exc)
-                status = status_of(exc)
-            else:
-                messages.success(request, "Autorisation signée : le CRRC peut analyser ces actifs.")
-                return redirect(org_url(org, "#autorisations"))
+
+    def sign():
+        data = {k: v for k, v in form.cleaned_data.items() if k != "confirm"}
+        data["weekdays"] = "".join(data["weekdays"])
+        return services.authorisation_sign(actor=request.user, organisation=org, **data)
+
+    done, status = submit(
+        request,
+        form,
+        sign,
+        then=lambda _authorisation: (org_url(org, "#autorisations"),),
+        success="Autorisation signée : le CRRC peut analyser ces actifs.",
+    )
+    if done:
+        return done
     return render(
         request,
         "exposure/authorisation_form.html",
@@ -360,23 +355,20 @@ def scan_export(request, pk: int):
 def finding_detail(request, pk: int):
     finding = sel.get_finding(request.user, pk)
     can_declare = perms.can_declare(request.user, finding.organisation)
-    form = ReasonForm(request.POST or None, initial={"reason": finding.ack_reason})
-    status = 200
-    if request.method == "POST":
-        if not can_declare:
-            raise PermissionDenied(perms.NOT_DECLARER)
-        status = 400
-        if form.is_valid():
-            try:
-                services.finding_acknowledge(
-                    actor=request.user, finding=finding, reason=form.cleaned_data["reason"]
-                )
-            except DomainError as exc:
-                form_error(form, exc)
-                status = status_of(exc)
-            else:
-                messages.success(request, "Constat pris en compte.")
-                return redirect(org_url(finding.organisation, "#constats"))
+    form = ReasonForm(posted(request), initial={"reason": finding.ack_reason})
+    if request.method == "POST" and not can_declare:
+        raise PermissionDenied(perms.NOT_DECLARER)
+    done, status = submit(
+        request,
+        form,
+        lambda: services.finding_acknowledge(
+            actor=request.user, finding=finding, reason=form.cleaned_data["reason"]
+        ),
+        then=lambda _finding: (org_url(finding.organisation, "#constats"),),
+        success="Constat pris en compte.",
+    )
+    if done:
+        return done
     return render(
         request,
         "exposure/finding_detail.html",
