@@ -17,6 +17,7 @@ GREEN = "#18753c"
 RED = "#c9191e"
 GREY = "#929292"
 ORANGE = "#b34000"
+YELLOW = "#c8aa39"
 
 TENTH = Decimal("0.1")
 NBSP = "\u00a0"

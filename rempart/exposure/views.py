@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from rempart.core.charts import BLUE_LIGHT, ORANGE, RED, YELLOW, vbar_chart
 from rempart.core.csv_export import csv_response
 from rempart.core.errors import DomainError
 from rempart.core.webflow import form_error, posted, refuse_forbidden, submit
@@ -129,6 +130,7 @@ def organisation(request, pk: int):
     org = sel.get_organisation(request.user, pk)
     show_all = request.GET.get("tous") == "1"
     findings = sel.findings_of(org, active_only=not show_all)
+    trend = sel.trend(org)
     user = request.user
     return render(
         request,
@@ -139,7 +141,8 @@ def organisation(request, pk: int):
             "findings": findings,
             "show_all": show_all,
             "counts": sel.severity_counts(findings),
-            "trend": sel.trend(org),
+            "trend": trend,
+            "trend_chart": _trend_chart(trend),
             "assets": sel.assets_of(org),
             "authorisations": list(sel.authorisations_of(org)[:10]),
             "in_force": sel.authorisation_in_force(org),
@@ -150,6 +153,25 @@ def organisation(request, pk: int):
             "asset_form": AssetForm(),
             "severities": Severity,
         },
+    )
+
+
+def _trend_chart(trend) -> dict | None:
+    """Active findings by severity after each finished scan, as stacked bars."""
+    if len(trend.points) < 2:
+        return None
+    colours = {"critical": RED, "high": ORANGE, "medium": YELLOW, "low": BLUE_LIGHT}
+    return vbar_chart(
+        "chart-trend",
+        "Constats à traiter après chaque analyse",
+        [f"{scan.finished_at:%d/%m}" for scan, _counts in trend.points],
+        [
+            (Severity(key).label, colour, [counts[key] for _scan, counts in trend.points])
+            for key, colour in colours.items()
+        ],
+        titles=[
+            f"Analyse n° {scan.pk} du {scan.finished_at:%d/%m/%Y}" for scan, _c in trend.points
+        ],
     )
 
 

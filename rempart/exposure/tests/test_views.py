@@ -263,3 +263,18 @@ def test_lab_ranges_page_is_the_crrc_s(client):
         {"region": world.region.pk, "network": "10.99.0.0/24", "reason": "Labo du CRRC"},
     )
     assert response.status_code == 302
+
+
+def test_the_trend_is_drawn_once_there_are_two_scans(client):
+    world = exposure_world()
+    _scanned(world)
+    client.force_login(world.rssi)
+    url = reverse("exposure:organisation", args=[world.establishment.pk])
+    assert "chart-trend" not in client.get(url).text
+    scan = services.scan_queue(
+        actor=world.operator, organisation=world.establishment, hand_to_worker=False
+    )
+    services.scan_run(scan.pk, timeout_plan=PLAN)
+    page = client.get(url).text
+    assert "chart-trend" in page
+    assert "Critique : 1" in page  # after the first scan (the RDP listener was there)
