@@ -27,7 +27,6 @@ import datetime
 import os
 import random
 import re
-import statistics
 import sys
 import time
 from decimal import Decimal
@@ -37,7 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchdb import prepare_database  # noqa: E402 - bench/ is the script's own folder
-from benchkit import finess  # noqa: E402
+from benchkit import finess, log  # noqa: E402
+from benchpages import bulk_registry, time_page  # noqa: E402
 
 ORGANISATIONS = int(os.environ.get("BENCH_ASSESSMENTS", "40000"))
 WITH_ANSWERS = os.environ.get("BENCH_ANSWERS", "1") != "0"
@@ -61,10 +61,6 @@ CATEGORIES = [
     ("255", "Maison d'accueil spécialisée (M.A.S.)", "medico_social"),
     ("999", "Catégorie rare", "sanitaire"),  # 3 organisations: merged, never alone
 ]
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def build_questionnaire():
@@ -185,34 +181,14 @@ def build_data():
 
     from rempart.assessments.models import Assessment, AssessmentStatus
     from rempart.core.roles import OrgKind, Role
-    from rempart.organisations.models import (
-        Departement,
-        FinessCategory,
-        Membership,
-        Organisation,
-        Region,
-        User,
-    )
+    from rempart.organisations.models import Membership, Organisation, User
 
     rng = random.Random(20261206)
     started = time.perf_counter()
     now = timezone.now()
     with transaction.atomic():
-        regions = Region.objects.bulk_create(
-            Region(code=f"{90 + i}", name=f"Région {i + 1}") for i in range(REGIONS)
-        )
-        departements = Departement.objects.bulk_create(
-            Departement(
-                code=f"{r * DEPARTEMENTS_PER_REGION + d + 1:03d}",
-                name=f"Département {r}-{d}",
-                region=region,
-            )
-            for r, region in enumerate(regions)
-            for d in range(DEPARTEMENTS_PER_REGION)
-        )
-        categories = FinessCategory.objects.bulk_create(
-            FinessCategory(code=code, label=label, sector=sector)
-            for code, label, sector in CATEGORIES
+        regions, departements, categories = bulk_registry(
+            REGIONS, DEPARTEMENTS_PER_REGION, CATEGORIES
         )
         ars = Organisation.objects.bulk_create(
             Organisation(kind=OrgKind.ARS, name=f"ARS {region.name}", region=region)
@@ -300,53 +276,28 @@ def build_data():
 
 
 def measure(questionnaire, observer, manager) -> tuple[float, int]:
-    from django.db import connection
-    from django.test import Client
-    from django.test.utils import CaptureQueriesContext
     from django.urls import reverse
 
-    url = reverse("assessments:regional_distribution", args=[questionnaire.pk])
-    clients = {}
-    for label, user in (("national", observer), ("ARS d'une région", manager)):
-        client = Client()
-        client.force_login(user)
-        clients[label] = client
-
-    def timed(label) -> float:
-        started = time.perf_counter()
-        response = clients[label].get(url)
-        elapsed = (time.perf_counter() - started) * 1000
+    def check(response, label) -> None:
         if response.status_code != 200:
             raise SystemExit(f"La page de répartition répond {response.status_code} ({label})")
         if b'id="overall"' not in response.content:
             raise SystemExit(f"La page de répartition ne montre pas les quartiles ({label})")
         if "Catégorie rare".encode() in response.content:
             raise SystemExit("Un groupe de moins de 5 organisations est montré seul")
-        return elapsed
 
-    labels = list(clients)
-    for i in range(WARMUP):
-        timed(labels[i % len(labels)])
-    by_label: dict[str, list[float]] = {label: [] for label in labels}
-    for i in range(MEASURED):
-        label = labels[i % len(labels)]
-        by_label[label].append(timed(label))
-    for label, times in by_label.items():
-        log(f"  {label:<18} médiane {statistics.median(times):7.1f} ms  max {max(times):7.1f} ms")
-
-    counts = []
-    for label in labels:
-        with CaptureQueriesContext(connection) as captured:
-            clients[label].get(url)
-        counts.append(len(captured.captured_queries))
-        if label == "national":
-            for query in captured.captured_queries:
-                log(f"  [{float(query['time']) * 1000:6.1f} ms] {query['sql'][:150]}")
-    log(f"  requêtes par page (national, région) : {counts}")
+    url = reverse("assessments:regional_distribution", args=[questionnaire.pk])
+    clients, median_ms, queries = time_page(
+        url,
+        {"national": observer, "ARS d'une région": manager},
+        check,
+        warmup=WARMUP,
+        measured=MEASURED,
+    )
     page = clients["national"].get(url).content.decode()
     median = re.search(r'id="overall">.*?<td>Toutes</td><td>(\d+)</td>', page, re.S)
     log(f"  autoévaluations comptées (national) : {median.group(1) if median else '?'}")
-    return statistics.median(by_label["national"]), max(counts)
+    return median_ms, queries
 
 
 def main() -> int:

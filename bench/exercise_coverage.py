@@ -22,7 +22,6 @@ import datetime
 import os
 import random
 import re
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -31,7 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchdb import prepare_database  # noqa: E402 - bench/ is the script's own folder
-from benchkit import finess  # noqa: E402
+from benchkit import finess, log  # noqa: E402
+from benchpages import bulk_registry, time_page  # noqa: E402
 
 ORGANISATIONS = int(os.environ.get("BENCH_ORGANISATIONS", "40000"))
 RECORDS = int(os.environ.get("BENCH_EXERCISE_RECORDS", "100000"))
@@ -61,10 +61,6 @@ REASONS = [
 ]
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def build_data():
     from allauth.mfa.totp.internal.auth import TOTP
     from django.db import transaction
@@ -81,14 +77,7 @@ def build_data():
         Theme,
     )
     from rempart.exercises.validity import rule
-    from rempart.organisations.models import (
-        Departement,
-        FinessCategory,
-        Membership,
-        Organisation,
-        Region,
-        User,
-    )
+    from rempart.organisations.models import Membership, Organisation, User
 
     rng = random.Random(20261206)
     started = time.perf_counter()
@@ -96,21 +85,8 @@ def build_data():
     now = timezone.now()
     today = timezone.localdate()
     with transaction.atomic():
-        regions = Region.objects.bulk_create(
-            Region(code=f"{90 + i}", name=f"Région {i + 1}") for i in range(REGIONS)
-        )
-        departements = Departement.objects.bulk_create(
-            Departement(
-                code=f"{r * DEPARTEMENTS_PER_REGION + d + 1:03d}",
-                name=f"Département {r}-{d}",
-                region=region,
-            )
-            for r, region in enumerate(regions)
-            for d in range(DEPARTEMENTS_PER_REGION)
-        )
-        categories = FinessCategory.objects.bulk_create(
-            FinessCategory(code=code, label=label, sector=sector)
-            for code, label, sector in CATEGORIES
+        regions, departements, categories = bulk_registry(
+            REGIONS, DEPARTEMENTS_PER_REGION, CATEGORIES
         )
         ghts = Organisation.objects.bulk_create(
             Organisation(
@@ -258,52 +234,27 @@ def build_data():
 
 
 def measure(observer, manager) -> tuple[float, int]:
-    from django.db import connection
-    from django.test import Client
-    from django.test.utils import CaptureQueriesContext
     from django.urls import reverse
 
-    url = reverse("exercises:coverage")
-    clients = {}
-    for label, user in (("national", observer), ("ARS d'une région", manager)):
-        client = Client()
-        client.force_login(user)
-        clients[label] = client
-
-    def timed(label) -> float:
-        started = time.perf_counter()
-        response = clients[label].get(url)
-        elapsed = (time.perf_counter() - started) * 1000
+    def check(response, label) -> None:
         if response.status_code != 200:
             raise SystemExit(f"La page de couverture répond {response.status_code} ({label})")
         if not re.search(rb'id="coverage-rate">\d', response.content):
             raise SystemExit(f"La page de couverture ne montre pas le taux ({label})")
-        return elapsed
 
-    labels = list(clients)
-    for i in range(WARMUP):
-        timed(labels[i % len(labels)])
-    by_label: dict[str, list[float]] = {label: [] for label in labels}
-    for i in range(MEASURED):
-        label = labels[i % len(labels)]
-        by_label[label].append(timed(label))
-    for label, times in by_label.items():
-        log(f"  {label:<18} médiane {statistics.median(times):7.1f} ms  max {max(times):7.1f} ms")
-
-    counts = []
-    for label in labels:
-        with CaptureQueriesContext(connection) as captured:
-            clients[label].get(url)
-        counts.append(len(captured.captured_queries))
-        if label == "national":
-            for query in captured.captured_queries:
-                log(f"  [{float(query['time']) * 1000:6.1f} ms] {query['sql'][:150]}")
-    log(f"  requêtes par page (national, région) : {counts}")
+    url = reverse("exercises:coverage")
+    clients, median_ms, queries = time_page(
+        url,
+        {"national": observer, "ARS d'une région": manager},
+        check,
+        warmup=WARMUP,
+        measured=MEASURED,
+    )
     national = clients["national"].get(url).content.decode()
     rate = re.search(r'id="coverage-rate">([\d,\.]+)', national)
     log(f"  couverture nationale affichée : {rate.group(1) if rate else '?'} %")
     # The figure is the national view's (every organisation), the heavier of the two.
-    return statistics.median(by_label["national"]), max(counts)
+    return median_ms, queries
 
 
 def main() -> int:
