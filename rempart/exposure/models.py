@@ -193,6 +193,17 @@ class Authorisation(models.Model):
         return f"Autorisation du {self.signed_at:%d/%m/%Y}" if self.signed_at else "Autorisation"
 
     @property
+    def weekdays_label(self) -> str:
+        """« tous les jours », « du lundi au vendredi » or the days named."""
+        names = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"]
+        days = sorted(int(d) for d in self.weekdays if d.isdigit())
+        if days == list(range(1, 8)):
+            return "tous les jours"
+        if len(days) > 2 and days == list(range(days[0], days[-1] + 1)):
+            return f"du {names[days[0] - 1]} au {names[days[-1] - 1]}"
+        return ", ".join(names[d - 1] for d in days)
+
+    @property
     def audit_organisation_id(self) -> int:
         return self.organisation_id
 

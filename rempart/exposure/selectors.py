@@ -3,11 +3,13 @@ outside the scope is a 404, as if it did not exist)."""
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Max, Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from rempart.organisations.models import Organisation, Region
 
@@ -25,6 +27,7 @@ from .models import (
     ScanStatus,
     Severity,
 )
+from .ports import port_info
 from .services import current_authorisation, engaged_stop
 
 
@@ -146,6 +149,34 @@ def scans_of(organisation: Organisation, limit: int = 20) -> list[Scan]:
     )
 
 
+@dataclass
+class ObservationLine:
+    """An open port as the scan page shows it: the service's label, the certificate's end."""
+
+    observation: object
+    label: str
+    cert_not_after: datetime.datetime | None
+    cert_expired: bool
+
+
+def observations_of(scan: Scan) -> list[ObservationLine]:
+    now = timezone.now()
+    lines = []
+    for obs in scan.observations.all():
+        info = port_info(obs.port)
+        not_after = (obs.tls or {}).get("not_after") or ""
+        end = datetime.datetime.fromisoformat(not_after) if not_after else None
+        lines.append(
+            ObservationLine(
+                observation=obs,
+                label=info.label if info else (obs.service or "—"),
+                cert_not_after=end,
+                cert_expired=bool(end and end < now),
+            )
+        )
+    return lines
+
+
 def findings_of(organisation: Organisation, *, active_only: bool = True) -> list[Finding]:
     qs = Finding.objects.filter(organisation=organisation)
     if active_only:
@@ -226,8 +257,6 @@ def board(user, region: Region | None = None) -> list[BoardLine]:
         .annotate(n=Count("pk"))
     ):
         counts.setdefault(row["organisation_id"], {})[row["severity"]] = row["n"]
-    from django.utils import timezone
-
     today = timezone.localdate()
     authorised = set(
         Authorisation.objects.filter(
@@ -267,6 +296,35 @@ def board(user, region: Region | None = None) -> list[BoardLine]:
         )
     )
     return lines
+
+
+@dataclass
+class BoardSummary:
+    establishments: int  # establishments of the watcher's scope
+    declared: int  # … that declared at least one asset in service
+    authorised: int  # … with an authorisation in force today
+
+
+def board_summary(user) -> BoardSummary:
+    """How much of the region takes part in the watch (three counts)."""
+    from rempart.core.roles import OrgKind
+
+    q = perms.watch_q(user)
+    if q is None:
+        raise PermissionDenied(perms.NOT_WATCHER)
+    today = timezone.localdate()
+    establishments = Organisation.objects.filter(q, kind=OrgKind.ESTABLISHMENT)
+    return BoardSummary(
+        establishments=establishments.count(),
+        declared=establishments.filter(exposure_assets__retired_at__isnull=True).distinct().count(),
+        authorised=establishments.filter(
+            exposure_authorisations__revoked_at__isnull=True,
+            exposure_authorisations__valid_from__lte=today,
+            exposure_authorisations__valid_until__gte=today,
+        )
+        .distinct()
+        .count(),
+    )
 
 
 def lab_ranges(user) -> QuerySet[LabRange]:

@@ -49,6 +49,7 @@ def home(request):
             {
                 "title": "Veille d'exposition régionale",
                 "lines": sel.board(request.user),
+                "summary": sel.board_summary(request.user),
                 "stop": sel.stop_state(),
                 "stop_form": ReasonForm(),
                 "running": list(sel.running_scans(request.user)),
@@ -164,7 +165,7 @@ def _trend_chart(trend) -> dict | None:
     return vbar_chart(
         "chart-trend",
         "Constats à traiter après chaque analyse",
-        [f"{scan.finished_at:%d/%m}" for scan, _counts in trend.points],
+        [f"n° {scan.pk}" for scan, _counts in trend.points],
         [
             (Severity(key).label, colour, [counts[key] for _scan, counts in trend.points])
             for key, colour in colours.items()
@@ -317,13 +318,14 @@ def scan_detail(request, pk: int):
     scan = sel.get_scan(request.user, pk)
     context = {
         "title": f"Analyse n° {scan.pk} — {scan.organisation.name}",
+        "here": f"Analyse n° {scan.pk}",
         "scan": scan,
         "organisation": scan.organisation,
         "can_watch": perms.can_watch(request.user, scan.organisation),
     }
     if request.headers.get("HX-Request"):
-        return render(request, "exposure/_scan_progress.html", context)
-    context["observations"] = list(scan.observations.all()) if scan.is_finished else []
+        return render(request, "exposure/_scan_progress.html", {**context, "fragment": True})
+    context["observations"] = sel.observations_of(scan) if scan.is_finished else []
     return render(request, "exposure/scan_detail.html", context)
 
 

@@ -37,7 +37,9 @@ def _scan_and_wait(page) -> None:
     page.get_by_role("button", name="Lancer une analyse").click()
     expect(page.locator("h1")).to_contain_text("Analyse n°")
     expect(page.locator("#scan-progress")).to_contain_text("Terminée", timeout=60_000)
-    page.get_by_role("link", name="Voir le résultat complet").click()
+    full_result = page.get_by_role("link", name="Voir le résultat complet")
+    if full_result.count():  # the progress was followed live: the fragment links to the rest
+        full_result.click()
     expect(page.locator("#observations-table")).to_be_visible()
 
 

@@ -213,20 +213,31 @@ def test_acknowledging_needs_a_reason_and_the_declarer_role(client):
     assert finding.ack_by == world.rssi
 
 
-def test_board_query_count_does_not_grow_with_establishments(client, django_assert_max_num_queries):
+def test_board_query_count_does_not_grow_with_establishments(client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
     world = exposure_world()
     _scanned(world)
     client.force_login(world.operator)
     client.get(reverse("exposure:home"))  # warm the session and memberships
+
+    def board_queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(reverse("exposure:home"))
+        assert response.status_code == 200
+        return len(captured.captured_queries)
+
+    with_one = board_queries()
     for index in range(6):
         hospital = OrganisationFactory(
             kind=OrgKind.ESTABLISHMENT, region=world.region, name=f"Hôpital {index}"
         )
         Asset.objects.create(organisation=hospital, kind="domain", value=f"h{index}.exemple.fr")
-    with django_assert_max_num_queries(16):
-        response = client.get(reverse("exposure:home"))
-    assert response.status_code == 200
-    assert "Hôpital 5" in response.text
+    assert board_queries() == with_one <= 20
+    page = client.get(reverse("exposure:home")).text
+    assert "Hôpital 5" in page
+    assert "Sur 7 établissements de la région, 7 ont déclaré" in page
 
 
 def test_emergency_stop_from_the_board(client):
@@ -278,3 +289,16 @@ def test_the_trend_is_drawn_once_there_are_two_scans(client):
     page = client.get(url).text
     assert "chart-trend" in page
     assert "Critique : 1" in page  # after the first scan (the RDP listener was there)
+
+
+@pytest.mark.parametrize(
+    ("weekdays", "label"),
+    [
+        ("1234567", "tous les jours"),
+        ("12345", "du lundi au vendredi"),
+        ("67", "samedi, dimanche"),
+        ("135", "lundi, mercredi, vendredi"),
+    ],
+)
+def test_authorised_days_are_said_in_words(weekdays, label):
+    assert Authorisation(weekdays=weekdays).weekdays_label == label
