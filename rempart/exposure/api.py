@@ -8,7 +8,10 @@
   `revoke/`;
 * `exposure/scans/` — the scans (progress, what was left out and why, who launched them):
   list, detail, queue (POST, the CRRC's operators) and `cancel/`;
-* `exposure/findings/` — what the scans found: list, detail and `acknowledge/`.
+* `exposure/findings/` — what the scans found: list, detail and `acknowledge/`;
+* `exposure/lab-ranges/` and `exposure/emergency-stop/` — the CRRC's safety controls: the
+  non-public networks it allows (list, allow, `revoke/`), and the stop of every scan (state,
+  engage with POST, release with DELETE).
 
 Thin like the pages: every object is read through `selectors` (403 with `perms.NO_ACCESS` for
 who has no part in the watch, 404 for an object outside one's scope), lists and figures through
@@ -31,6 +34,7 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from rempart.core.api_errors import ReasonedRefusal
@@ -889,3 +893,150 @@ class FindingViewSet(
         return Response(
             ExposureFindingSerializer(selectors.get_finding(request.user, finding.pk)).data
         )
+
+
+# --- The CRRC's safety controls: lab ranges and the emergency stop --------------------------------
+
+
+class _WatcherOnly(_ExposureApi):
+    """Routes of the CRRC's operators only (403 with the reason for anyone else)."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if not perms.is_watcher(request.user):
+            raise PermissionDenied(perms.NOT_WATCHER)
+
+
+class ExposureLabRangeSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    region = serializers.IntegerField(source="region_id", read_only=True)
+    network = serializers.CharField(read_only=True, help_text="Réseau non public (CIDR).")
+    reason = serializers.CharField(read_only=True)
+    allowed_by = _person()
+    allowed_at = serializers.DateTimeField(read_only=True)
+    revoked_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+
+class ExposureLabRangeCreateSerializer(serializers.Serializer):
+    region = serializers.IntegerField(
+        min_value=1, max_value=MAX_ID, help_text="La région (son identifiant) de votre CRRC."
+    )
+    network = serializers.CharField(max_length=50, help_text="Ex. 127.0.0.0/8, 10.99.0.0/24.")
+    reason = serializers.CharField(max_length=300, help_text="Pourquoi cette plage est ouverte.")
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Plages de laboratoire",
+        description="Les réseaux non publics que le CRRC de vos régions permet d'analyser "
+        "(laboratoire, démonstration), révoqués compris. Réservé aux opérateurs du CRRC. "
+        + ERROR_CODES,
+        responses={200: ExposureLabRangeSerializer(many=True), **errors(400, 401, 403)},
+    ),
+    create=extend_schema(
+        summary="Autoriser une plage de laboratoire",
+        description="Un réseau public est refusé (il n'en a pas besoin). " + ERROR_CODES,
+        request=ExposureLabRangeCreateSerializer,
+        responses={201: ExposureLabRangeSerializer, **errors(400, 401, 403)},
+    ),
+)
+@extend_schema(tags=[TAG])
+class LabRangeViewSet(
+    _WatcherOnly, mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+):
+    serializer_class = ExposureLabRangeSerializer
+    http_method_names = ["get", "post", "head", "options"]
+
+    def get_queryset(self):
+        if self._fake():
+            return api_selectors.no_lab_ranges()
+        return selectors.lab_ranges(self.request.user)
+
+    def get_serializer_class(self):
+        if self.action == "create":
+            return ExposureLabRangeCreateSerializer
+        return ExposureLabRangeSerializer
+
+    def create(self, request, *args, **kwargs):
+        serializer = ExposureLabRangeCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        region = selectors.watch_regions(request.user).filter(pk=data.pop("region")).first()
+        if region is None:
+            raise DomainError(perms.NOT_WATCHER, code="forbidden")
+        lab = services.lab_range_allow(actor=request.user, region=region, **data)
+        return Response(ExposureLabRangeSerializer(lab).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Révoquer une plage de laboratoire",
+        description="Les actifs qui s'y trouvent ne sont plus analysés. " + ERROR_CODES,
+        request=None,
+        responses={200: ExposureLabRangeSerializer, **errors(400, 401, 403, 404)},
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def revoke(self, request, pk=None):
+        lab = selectors.lab_ranges(request.user).filter(pk=_pk(pk)).first()
+        if lab is None:
+            raise Http404
+        return Response(
+            ExposureLabRangeSerializer(services.lab_range_revoke(actor=request.user, lab=lab)).data
+        )
+
+
+class ExposureStopSerializer(serializers.Serializer):
+    engaged = serializers.BooleanField(help_text="Vrai : aucune analyse ne tourne ni ne part.")
+    reason = serializers.CharField(allow_blank=True)
+    engaged_by = _person()
+    engaged_at = serializers.DateTimeField(allow_null=True)
+
+
+class ExposureStopRequestSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=300, help_text="Le motif de l'arrêt d'urgence.")
+
+
+def _stop_state() -> dict:
+    stop = selectors.stop_state()
+    return {
+        "engaged": stop is not None,
+        "reason": stop.reason if stop else "",
+        "engaged_by": stop.engaged_by if stop else None,
+        "engaged_at": stop.engaged_at if stop else None,
+    }
+
+
+@extend_schema(tags=[TAG])
+class EmergencyStopView(_WatcherOnly, GenericAPIView):
+    """The platform's emergency stop of every scan (CRRC operators)."""
+
+    serializer_class = ExposureStopSerializer
+
+    @extend_schema(
+        summary="État de l'arrêt d'urgence",
+        description=ERROR_CODES,
+        responses={200: ExposureStopSerializer, **errors(401, 403)},
+    )
+    def get(self, request):
+        return Response(ExposureStopSerializer(_stop_state()).data)
+
+    @extend_schema(
+        summary="Engager l'arrêt d'urgence",
+        description="Annule les analyses en attente, arrête celles en cours dans la seconde et "
+        "empêche tout départ jusqu'à la levée. Sans effet s'il est déjà engagé. " + ERROR_CODES,
+        request=ExposureStopRequestSerializer,
+        responses={200: ExposureStopSerializer, **errors(400, 401, 403)},
+    )
+    def post(self, request):
+        serializer = ExposureStopRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.emergency_stop(actor=request.user, reason=serializer.validated_data["reason"])
+        return Response(ExposureStopSerializer(_stop_state()).data)
+
+    @extend_schema(
+        summary="Lever l'arrêt d'urgence",
+        description="Les analyses peuvent de nouveau partir. " + ERROR_CODES,
+        request=None,
+        responses={200: ExposureStopSerializer, **errors(401, 403)},
+    )
+    def delete(self, request):
+        services.emergency_release(actor=request.user)
+        return Response(ExposureStopSerializer(_stop_state()).data)

@@ -1,6 +1,8 @@
 """The exposure watch routes of the REST API v1, plugged into the project's router and URL list
 (config/api_urls.py)."""
 
+from django.urls import path
+
 from . import api
 
 
@@ -19,6 +21,11 @@ def register(router) -> None:
     router.register("exposure/scans", api.ScanViewSet, basename="exposure-scan")
     # Findings: list, detail, and acknowledge/.
     router.register("exposure/findings", api.FindingViewSet, basename="exposure-finding")
+    # The CRRC's lab ranges: list, allow, and revoke/.
+    router.register("exposure/lab-ranges", api.LabRangeViewSet, basename="exposure-lab-range")
 
 
-urlpatterns: list = []
+urlpatterns = [
+    # The emergency stop of every scan: state (GET), engage (POST), release (DELETE).
+    path("exposure/emergency-stop/", api.EmergencyStopView.as_view(), name="exposure-stop"),
+]

@@ -19,6 +19,7 @@ from .models import (
     Asset,
     Authorisation,
     Finding,
+    LabRange,
     Scan,
     ScanStatus,
     Severity,
@@ -51,6 +52,10 @@ def no_scans() -> QuerySet[Scan]:
 
 def no_findings() -> QuerySet[Finding]:
     return Finding.objects.none()
+
+
+def no_lab_ranges() -> QuerySet[LabRange]:
+    return LabRange.objects.none()
 
 
 # --- Organisations -------------------------------------------------------------------------------

@@ -572,3 +572,67 @@ def test_the_schema_documents_the_routes_without_warnings(client, world):
     create = paths["/api/v1/exposure/scans/"]["post"]
     assert {"201", "400", "403"} <= set(create["responses"])
     assert "404" in paths["/api/v1/exposure/findings/{id}/acknowledge/"]["post"]["responses"]
+
+
+LAB_RANGES = BASE + "lab-ranges/"
+STOP = BASE + "emergency-stop/"
+
+
+def test_the_crrc_allows_and_revokes_lab_ranges_through_the_api(client):
+    world = exposure_world()
+    auth = headers(world.operator)
+    listed = client.get(LAB_RANGES, **auth)
+    assert listed.status_code == 200
+    assert [row["network"] for row in listed.json()["results"]] == ["127.0.0.0/8"]
+    error = _error(
+        post(
+            client,
+            LAB_RANGES,
+            auth,
+            {"region": world.region.pk, "network": "193.51.24.0/24", "reason": "x"},
+        ),
+        400,
+    )
+    assert "public" in error["message"]
+    created = post(
+        client,
+        LAB_RANGES,
+        auth,
+        {"region": world.region.pk, "network": "10.99.0.0/24", "reason": "Labo"},
+    )
+    assert created.status_code == 201, created.content
+    revoked = post(client, f"{LAB_RANGES}{created.json()['id']}/revoke/", auth)
+    assert revoked.status_code == 200
+    assert revoked.json()["revoked_at"]
+    # An RSSI has no part in it; a region the operator does not watch is refused.
+    _error(client.get(LAB_RANGES, **headers(world.rssi)), 403, "forbidden")
+    other = OrganisationFactory(kind=OrgKind.CRRC, finess=None)
+    outsider = headers(member(Role.CRRC_OPERATOR, other))
+    assert client.get(LAB_RANGES, **outsider).json()["results"] == []
+    _error(post(client, f"{LAB_RANGES}{world.lab.pk}/revoke/", outsider), 404)
+    _error(
+        post(
+            client,
+            LAB_RANGES,
+            outsider,
+            {"region": world.region.pk, "network": "10.1.0.0/24", "reason": "x"},
+        ),
+        403,
+        "forbidden",
+    )
+
+
+def test_the_emergency_stop_through_the_api(client):
+    world = exposure_world()
+    auth = headers(world.operator)
+    assert client.get(STOP, **auth).json()["engaged"] is False
+    _error(post(client, STOP, auth, {}), 400)
+    engaged = post(client, STOP, auth, {"reason": "Plainte d'un hébergeur"})
+    assert engaged.status_code == 200
+    assert engaged.json()["engaged"] is True
+    assert engaged.json()["reason"] == "Plainte d'un hébergeur"
+    _error(post(client, SCANS, auth, {"organisation": world.establishment.pk}), 400)
+    _error(client.delete(STOP, **headers(world.rssi)), 403, "forbidden")
+    released = client.delete(STOP, **auth)
+    assert released.status_code == 200
+    assert released.json()["engaged"] is False
