@@ -8,9 +8,9 @@ there: it makes its own (a temporary SQLite file, or a PostgreSQL database
 
 It builds a campaign being sent with BENCH_RECIPIENTS recipients (20,000; messages delivered a
 day ago, so that no event is flagged "too fast"), starts the tracking server as deployed
-(`manage.py tracking_server`: Granian on 127.0.0.1, one process per core, persistent database
-connections: DATABASE_CONN_MAX_AGE=60; decision 0005 — BENCH_SERVER=gunicorn measures gunicorn
-instead, for comparison), then runs `wrk` on loopback (a Lua script draws a random valid token
+(`manage.py tracking_server`: Granian serving config.tracking_wsgi on 127.0.0.1, one process
+per core, persistent database connections: DATABASE_CONN_MAX_AGE=60; decision 0005 —
+BENCH_SERVER=gunicorn measures gunicorn instead, for comparison), then runs `wrk` on loopback (a Lua script draws a random valid token
 for every request):
     GET  /p/o/<token>.gif   the pixel (records "opened")
     GET  /p/c/<token>/      the link (records "clicked", renders the landing page)
@@ -156,36 +156,14 @@ def build_data() -> list[str]:
 # --- The server and the load ------------------------------------------------------------------------
 
 
-FAST_PATH = "rempart.phishing.tracking_views.TrackingFastPathMiddleware"
-CSP_MIDDLEWARE = "django.middleware.csp.ContentSecurityPolicyMiddleware"
-
-
-def server_settings(workdir: Path) -> str:
-    """config.settings, with the tracking fast path installed if it is not yet (the change
-    requested in config/settings.py: right after the CSP middleware)."""
-    from django.conf import settings
-
-    if FAST_PATH in settings.MIDDLEWARE:
-        return "config.settings"
-    log(f"config/settings.py n'installe pas encore {FAST_PATH} : le benchmark l'ajoute")
-    (workdir / "bench_tracking_settings.py").write_text(
-        "from config.settings import *  # noqa: F403\n"
-        "MIDDLEWARE = list(MIDDLEWARE)  # noqa: F405\n"
-        f"MIDDLEWARE.insert(MIDDLEWARE.index({CSP_MIDDLEWARE!r}) + 1, {FAST_PATH!r})\n"
-    )
-    return "bench_tracking_settings"
-
-
 class Server:
-    def __init__(self, port: int, log_path: Path, settings_module: str):
+    def __init__(self, port: int, log_path: Path):
         self.port = port
         self.log_path = log_path
         env = os.environ.copy()
         env["DATABASE_CONN_MAX_AGE"] = "60"  # persistent connections, as deployed
-        env["DJANGO_SETTINGS_MODULE"] = settings_module
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(ROOT), str(log_path.parent), env.get("PYTHONPATH", "")) if p
-        )
+        env["DJANGO_SETTINGS_MODULE"] = "config.settings"
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
         if SERVER == "gunicorn":  # the platform's pages' server, for comparison
             argv = [
                 sys.executable,
@@ -349,7 +327,7 @@ def run(engine: str, workdir: Path) -> dict:
     connection.close()  # the server opens its own
 
     port = free_port()
-    server = Server(port, workdir / "server.log", server_settings(workdir))
+    server = Server(port, workdir / "server.log")
     figures: dict = {}
     lost = 0
     try:

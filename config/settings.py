@@ -144,6 +144,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
     }
+else:
+    # Server-side prepared statements (prepared the first time) for the statements run on a
+    # server-binding cursor, and only those: the tracking event insert (phishing/tracking.py;
+    # decision 0004). Django's own queries bind on the client and are never prepared. Set DATABASE_PREPARED_STATEMENTS=0 behind
+    # a pooler that cannot keep them (PgBouncer in transaction mode before 1.21).
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        0 if env_bool("DATABASE_PREPARED_STATEMENTS", True) else None
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache, broker, background work ------------------------------------------------------

@@ -47,15 +47,26 @@ def _agent(request) -> str:
     return request.META.get("HTTP_USER_AGENT", "")[:512]
 
 
+# The token is in the URL: never cached (never_cache's headers, set directly: cheaper on the
+# hot path), never indexed, never sent on as a referrer. Also used by tracking_wsgi.py.
+PRIVATE_HEADERS = {
+    "Cache-Control": "max-age=0, no-cache, no-store, must-revalidate, private",
+    "Expires": "0",
+    "X-Robots-Tag": "noindex, nofollow",
+    "Referrer-Policy": "no-referrer",
+}
+
+# Set by the tracking server's WSGI application (tracking_wsgi.py) when it has already stored
+# the click and leaves the page to Django: (event, landing page) or None for a dead token. A
+# WSGI environ key with a dot: no HTTP header can set it.
+CLICK_RECORDED = "rempart.tracking.click_recorded"
+
+
 def _private(response):
-    """The token is in the URL: never cached, never indexed, never sent on as a referrer."""
     if not response.streaming and not response.has_header("Content-Length"):
         response["Content-Length"] = str(len(response.content))  # (CommonMiddleware's job)
-    # never_cache's headers, set directly (cheaper on the hot path): nothing is kept anywhere.
-    response["Cache-Control"] = "max-age=0, no-cache, no-store, must-revalidate, private"
-    response["Expires"] = "0"
-    response["X-Robots-Tag"] = "noindex, nofollow"
-    response["Referrer-Policy"] = "no-referrer"
+    for name, value in PRIVATE_HEADERS.items():
+        response[name] = value
     return response
 
 
@@ -84,21 +95,33 @@ def _teaching(request, landing, *, beacon: dict | None = None):
 def click(request, token: str):
     """The link of the message: records `clicked`, then shows the landing page (or straight
     the teaching page when the landing page has no form). A dead token: the neutral page."""
-    recorded = tracking.record_click(token=token, user_agent=_agent(request))
+    if CLICK_RECORDED in request.META:
+        recorded = request.META[CLICK_RECORDED]
+    else:
+        recorded = tracking.record_click(token=token, user_agent=_agent(request))
     if recorded is None:
         return _teaching(request, None)
     event, landing = recorded
-    beacon = {"url": _url("phishing_tracking:confirm", token), "event": event.pk}
-    if landing is None or not landing.form_html.strip():
+    if not has_form(landing):
+        beacon = {"url": route_url("phishing_tracking:confirm", token), "event": event.pk}
         return _teaching(request, landing, beacon=beacon)
-    page = (
+    return _private(HttpResponse(landing_html(landing, token, event.pk, str(get_nonce(request)))))
+
+
+def has_form(landing) -> bool:
+    return landing is not None and bool(landing.form_html.strip())
+
+
+def landing_html(landing, token: str, event_id: int, nonce: str) -> str:
+    """The landing page shown after a click: its form posts to `submit`, its script (the CSP
+    `nonce`) confirms click `event_id`."""
+    return (
         _landing_page(landing)
-        .replace(_SUBMIT, _url("phishing_tracking:submit", token))
-        .replace(_BEACON, beacon["url"])
-        .replace(_EVENT, str(event.pk))
-        .replace(_NONCE, str(get_nonce(request)))
+        .replace(_SUBMIT, route_url("phishing_tracking:submit", token))
+        .replace(_BEACON, route_url("phishing_tracking:confirm", token))
+        .replace(_EVENT, str(event_id))
+        .replace(_NONCE, nonce)
     )
-    return _private(HttpResponse(page))
 
 
 # The landing page is the hot path of a click: it is rendered once per landing page (and
@@ -110,7 +133,7 @@ _pages: dict[tuple[int, object], str] = {}
 _urls: dict[str, str] = {}
 
 
-def _url(name: str, token: str = "") -> str:
+def route_url(name: str, token: str = "") -> str:
     """reverse(name, args=[token]) without walking the URL resolver each time (a token is
     made of URL-safe characters only, checked by tracking.is_token before any use)."""
     if name not in _urls:
@@ -195,7 +218,7 @@ def report(request, token: str):
     The same page and the same thanks for any token."""
     if request.method == "POST":
         tracking.record_event(token=token, kind=EventKind.REPORTED, user_agent=_agent(request))
-        return _private(HttpResponseRedirect(_url("phishing_tracking:report_thanks")))
+        return _private(HttpResponseRedirect(route_url("phishing_tracking:report_thanks")))
     return _private(
         render(request, "phishing/public/report.html", {"title": "Signaler ce message"})
     )

@@ -134,6 +134,26 @@ def test_event_committed_on_its_own_without_changing_the_session(campaign, token
         other.close()
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements: PostgreSQL")
+def test_the_event_insert_is_prepared_once_and_nothing_else_is(
+    campaign, token, django_assert_num_queries
+):
+    """PostgreSQL plans the tracking insert once per connection (decision 0004's amendment),
+    while Django's own queries stay unprepared; the insert is still a logged query."""
+    with django_assert_num_queries(3):
+        for _ in range(3):
+            tracking.record_event(token=token, kind=EventKind.OPENED, user_agent=BROWSER)
+    list(Campaign.objects.filter(pk=campaign.pk))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert len(prepared) == 1
+    assert prepared[0].startswith(
+        f"INSERT INTO {connection.ops.quote_name('phishing_trackingevent')}"
+    )
+    assert TrackingEvent.objects.count() == 3
+
+
 @pytest.mark.parametrize("bad", [UNKNOWN, *FORGED, "", None, 42])
 def test_record_event_ignores_unknown_forged_and_malformed_tokens(campaign, bad):
     assert tracking.record_event(token=bad, kind=EventKind.CLICKED, user_agent=BROWSER) is None

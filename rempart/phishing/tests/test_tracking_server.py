@@ -41,7 +41,7 @@ def test_the_command_builds_a_wsgi_granian_server_on_the_given_address():
     assert argv[0] == "granian"
     assert argv[argv.index("--interface") + 1] == "wsgi"
     assert argv[argv.index("--workers") + 1] == "2"
-    assert argv[-1] == "config.wsgi:application"
+    assert argv[-1] == "config.tracking_wsgi:application"
 
 
 @pytest.mark.parametrize("bind", ["8001", "localhost", "127.0.0.1:http"])

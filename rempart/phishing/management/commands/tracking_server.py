@@ -41,7 +41,7 @@ def granian_argv(*, host: str, port: int, workers: int, blocking_threads: int) -
         "--no-ws",
         "--log-level",
         "warning",
-        "config.wsgi:application",
+        "config.tracking_wsgi:application",
     ]
 
 
