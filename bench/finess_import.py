@@ -3,7 +3,8 @@
 Target (issue 3): under 60 s on SQLite and on PostgreSQL on a 2-core machine, peak memory under
 500 MB. The script owns its data and its database: it writes a valid synthetic extract in a
 temporary folder, creates a fresh database (a temporary SQLite file, or `<name>_bench` next to
-the PostgreSQL database of DATABASE_URL, created and dropped here), migrates it, then times the
+the PostgreSQL database of DATABASE_URL, copied from the benchmarks' migrated template —
+benchdb.py — and dropped here), migrates it, then times the
 same import the command line runs.
 
 Prints `finess_import_seconds: <value> s` and `finess_import_peak_mb: <value> MB` (peak RSS of
@@ -24,6 +25,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchdb import create_postgres_database  # noqa: E402 - bench/ is the script's own folder
 
 LINES = int(os.environ.get("FINESS_BENCH_LINES", "100000"))
 ESTABLISHMENTS_PER_LEGAL_ENTITY = 3
@@ -131,7 +134,7 @@ def postgres_bench_url(url: str) -> tuple[str, str, str]:
     return bench_url, admin_url, bench
 
 
-def recreate_postgres(admin_url: str, name: str, *, drop_only: bool = False) -> None:
+def drop_postgres(admin_url: str, name: str) -> None:
     import psycopg
     from psycopg import sql
 
@@ -139,8 +142,6 @@ def recreate_postgres(admin_url: str, name: str, *, drop_only: bool = False) -> 
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
-        if not drop_only:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def main() -> int:
@@ -151,7 +152,7 @@ def main() -> int:
     try:
         if postgres:
             bench_url, admin_url, bench_name = postgres_bench_url(url)
-            recreate_postgres(admin_url, bench_name)
+            create_postgres_database(admin_url, url, bench_name)
             os.environ["DATABASE_URL"] = bench_url
         else:
             os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
@@ -221,7 +222,7 @@ def main() -> int:
                 connections.close_all()
             except Exception:  # noqa: S110 — best effort before dropping the database
                 pass
-            recreate_postgres(admin_url, bench_name, drop_only=True)
+            drop_postgres(admin_url, bench_name)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
