@@ -187,6 +187,34 @@ def sent_campaign(
     return campaign, list(campaign.recipients.order_by("pk"))
 
 
+def delivered_campaign(world: PhishingWorld):
+    """A campaign made through the services and being sent: two recipients, with the world's
+    template, landing page (with a form) and profile, messages delivered an hour ago."""
+    from rempart.phishing.models import Campaign, CampaignRecipient, CampaignStatus, SendStatus
+
+    now = timezone.now()
+    created = services.campaign_create(
+        actor=world.rssi,
+        organisation=world.hospital,
+        name="Colis piégé de décembre",
+        templates=[template(world.rssi, world.hospital)],
+        landing_page=landing(world.rssi, world.hospital),
+        sending_profile=profile(world.rssi, world.hospital),
+        groups=[group_with(world.rssi, world.hospital, ["a@exemple.fr", "b@exemple.fr"])],
+        starts_at=now + datetime.timedelta(hours=1),
+        spread_until=now + datetime.timedelta(days=3),
+        staff_information="Note de service.",
+        legal_basis="Intérêt légitime",
+    )
+    services.campaign_schedule(actor=world.rssi, campaign=created)
+    Campaign.objects.filter(pk=created.pk).update(status=CampaignStatus.SENDING)
+    CampaignRecipient.objects.filter(campaign=created).update(
+        send_status=SendStatus.SENT, sent_at=now - datetime.timedelta(hours=1)
+    )
+    created.refresh_from_db()
+    return created
+
+
 def event(recipient, kind, *, bot=False, after=datetime.timedelta(minutes=10)):
     """A tracking event of `recipient`, `after` its sending."""
     from rempart.phishing.models import TrackingEvent

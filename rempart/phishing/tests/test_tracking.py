@@ -16,17 +16,16 @@ from django.urls import reverse
 from django.utils import timezone
 
 from rempart.awareness.tests.factories import make_module
-from rempart.phishing import services, tracking
+from rempart.phishing import tracking
 from rempart.phishing.models import (
     Campaign,
     CampaignRecipient,
     CampaignStatus,
     EventKind,
-    SendStatus,
     TrackingEvent,
 )
 
-from .factories import group_with, landing, phishing_world, profile, template
+from .factories import delivered_campaign, phishing_world
 
 pytestmark = pytest.mark.django_db
 
@@ -56,27 +55,7 @@ def world():
 @pytest.fixture
 def campaign(world):
     """A campaign being sent: two recipients, messages delivered an hour ago."""
-    now = timezone.now()
-    created = services.campaign_create(
-        actor=world.rssi,
-        organisation=world.hospital,
-        name="Colis piégé de décembre",
-        templates=[template(world.rssi, world.hospital)],
-        landing_page=landing(world.rssi, world.hospital),
-        sending_profile=profile(world.rssi, world.hospital),
-        groups=[group_with(world.rssi, world.hospital, ["a@exemple.fr", "b@exemple.fr"])],
-        starts_at=now + datetime.timedelta(hours=1),
-        spread_until=now + datetime.timedelta(days=3),
-        staff_information="Note de service.",
-        legal_basis="Intérêt légitime",
-    )
-    services.campaign_schedule(actor=world.rssi, campaign=created)
-    Campaign.objects.filter(pk=created.pk).update(status=CampaignStatus.SENDING)
-    CampaignRecipient.objects.filter(campaign=created).update(
-        send_status=SendStatus.SENT, sent_at=now - datetime.timedelta(hours=1)
-    )
-    created.refresh_from_db()
-    return created
+    return delivered_campaign(world)
 
 
 @pytest.fixture

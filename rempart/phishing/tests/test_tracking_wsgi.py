@@ -5,7 +5,6 @@ Django."""
 
 from __future__ import annotations
 
-import datetime
 import io
 import logging
 import re
@@ -15,18 +14,15 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from django.urls import reverse
-from django.utils import timezone
 
-from rempart.phishing import services, tracking, tracking_wsgi
+from rempart.phishing import tracking, tracking_wsgi
 from rempart.phishing.models import (
     Campaign,
-    CampaignRecipient,
     CampaignStatus,
-    SendStatus,
     TrackingEvent,
 )
 
-from .factories import group_with, landing, phishing_world, profile, template
+from .factories import delivered_campaign, phishing_world
 
 pytestmark = pytest.mark.django_db
 
@@ -65,27 +61,7 @@ def fast_app(django_app):
 
 @pytest.fixture
 def campaign():
-    world = phishing_world()
-    now = timezone.now()
-    created = services.campaign_create(
-        actor=world.rssi,
-        organisation=world.hospital,
-        name="Colis piégé de décembre",
-        templates=[template(world.rssi, world.hospital)],
-        landing_page=landing(world.rssi, world.hospital),
-        sending_profile=profile(world.rssi, world.hospital),
-        groups=[group_with(world.rssi, world.hospital, ["a@exemple.fr", "b@exemple.fr"])],
-        starts_at=now + datetime.timedelta(hours=1),
-        spread_until=now + datetime.timedelta(days=3),
-        staff_information="Note de service.",
-        legal_basis="Intérêt légitime",
-    )
-    services.campaign_schedule(actor=world.rssi, campaign=created)
-    Campaign.objects.filter(pk=created.pk).update(status=CampaignStatus.SENDING)
-    CampaignRecipient.objects.filter(campaign=created).update(
-        send_status=SendStatus.SENT, sent_at=now - datetime.timedelta(hours=1)
-    )
-    return created
+    return delivered_campaign(phishing_world())
 
 
 @pytest.fixture
